@@ -1,0 +1,28 @@
+"""latentforge: autoencoders and GANs of Hands-On ML chapter 17, on PyTorch.
+
+Public API (everything else is internal)::
+
+    train(model, recipe="book", overrides=(), run_dir=None, resume=False) -> Run
+    load_run(path) -> Run
+    build_config(model, recipe="book", file=None, overrides=()) -> RunConfig
+    models() -> list of registered model names
+"""
+__version__ = "0.1.0"
+
+__all__ = ["Run", "RunConfig", "build_config", "load_run", "models", "train", "__version__"]
+
+
+def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until needed)
+    if name in ("Run", "train", "load_run"):
+        from latentforge import api
+
+        return getattr(api, name)
+    if name in ("RunConfig", "build_config"):
+        from latentforge import config
+
+        return getattr(config, name)
+    if name == "models":
+        from latentforge.registry import names
+
+        return names
+    raise AttributeError(f"module 'latentforge' has no attribute '{name}'")

@@ -1,0 +1,230 @@
+"""Run configuration: dataclasses, recipes, JSON/TOML files and ``--set a.b=c`` overrides.
+
+A `RunConfig` holds everything needed to rebuild and retrain a model: the registered model
+name, the recipe it started from, and three sections (``model``, ``data``, ``train``).
+It is saved as ``config.json`` in every run directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from latentforge.data.config import DataConfig
+from latentforge.errors import ConfigError
+
+SECTIONS = ("model", "data", "train")
+
+
+@dataclass
+class TrainConfig:
+    """How the one training engine runs. Defaults follow the book's Keras code.
+
+    optimizer: "sgd" | "rmsprop" | "adam" | "nadam"; lr, momentum: Keras SGD defaults are
+        lr 0.01, momentum 0; the recipes set the chapter's values.
+    rho/eps: Keras RMSprop rho 0.9 and epsilon 1e-7 (torch's default eps is 1e-8).
+    betas: Adam/Nadam (Keras: 0.9, 0.999).
+    batch_size: Keras fit() default 32; the last, smaller batch of an epoch is kept (as Keras).
+    eval_batch_size: large batches for validation (no effect on the numbers).
+    device: "auto" (cuda, then mps, then cpu) | "cpu" | "cuda" | "mps".
+    threads: torch intra-op threads for this run; None keeps torch's default.
+    seed: seeds parameters init, shuffling and noise; same seed + same device = same run.
+    progress: show a progress bar on a terminal.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    rho: float = 0.9
+    eps: float = 1e-7
+    betas: tuple[float, float] = (0.9, 0.999)
+    eval_batch_size: int = 2000
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 42
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    """Everything a run directory needs to rebuild its model with no flags."""
+
+    model_name: str
+    recipe: str
+    model: Any
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        from latentforge import __version__
+
+        return {
+            "model_name": self.model_name,
+            "recipe": self.recipe,
+            "latentforge_version": __version__,
+            "model": asdict(self.model),
+            "data": asdict(self.data),
+            "train": asdict(self.train),
+        }
+
+    def save(self, path: Path) -> None:
+        from latentforge.io import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def build_config(model_name: str, recipe: str = "book", file: str | Path | None = None,
+                 overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Resolve a run config: dataclass defaults, then the recipe, the file, the overrides."""
+    from latentforge.registry import get_spec
+
+    spec = get_spec(model_name)
+    if recipe not in spec.recipes:
+        raise ConfigError(f"Model '{model_name}' has no recipe '{recipe}'. "
+                          f"Available: {', '.join(spec.recipes)}")
+    cfg = RunConfig(model_name, recipe, spec.config_cls())
+    apply_dict(cfg, spec.recipes[recipe], origin=f"recipe '{recipe}'")
+    if file is not None:
+        data = load_file(file)
+        data.pop("model_name", None), data.pop("recipe", None), data.pop("latentforge_version", None)
+        apply_dict(cfg, data, origin=str(file))
+    for item in overrides:
+        apply_override(cfg, item)
+    return cfg
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    """Rebuild a saved `RunConfig` (the content of a run's config.json)."""
+    from latentforge.registry import get_spec
+
+    try:
+        name, recipe = data["model_name"], data.get("recipe", "custom")
+    except (KeyError, TypeError):
+        raise ConfigError("config.json has no 'model_name'; is it a latentforge run?") from None
+    cfg = RunConfig(name, recipe, get_spec(name).config_cls())
+    apply_dict(cfg, {k: data[k] for k in SECTIONS if k in data}, origin="config.json")
+    return cfg
+
+
+def load_file(path: str | Path) -> dict:
+    """Read a JSON or TOML config file into a dict with sections model/data/train."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist.")
+    try:
+        if path.suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            return tomllib.loads(path.read_text())
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file '{path}' is not valid {path.suffix[1:] or 'JSON'}: "
+                          f"{exc}") from None
+
+
+def apply_dict(cfg: RunConfig, data: dict, origin: str) -> None:
+    """Set every ``section.key`` of `data` on `cfg`, type-checked."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a table of sections {SECTIONS}.")
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{origin}: unknown section '{section}'. Sections: "
+                              f"{', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: section '{section}' must be a table of values.")
+        for key, value in values.items():
+            set_value(cfg, f"{section}.{key}", value, origin)
+
+
+def apply_override(cfg: RunConfig, item: str) -> None:
+    """Apply one ``section.key=value`` override; the value is parsed as JSON, else a string."""
+    key, sep, text = item.partition("=")
+    if not sep:
+        raise ConfigError(f"Override '{item}' must look like section.key=value, "
+                          "e.g. train.epochs=5")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    set_value(cfg, key.strip(), value, origin=f"--set {item}")
+
+
+def set_value(cfg: RunConfig, dotted: str, value: Any, origin: str) -> None:
+    section, _, name = dotted.partition(".")
+    if section not in SECTIONS or not name:
+        raise ConfigError(f"{origin}: '{dotted}' must be section.key with section one of "
+                          f"{', '.join(SECTIONS)}")
+    target = getattr(cfg, section)
+    types_ = {f.name: f.type for f in fields(target)}
+    if name not in types_:
+        raise ConfigError(f"{origin}: unknown key '{dotted}'. Keys of '{section}': "
+                          f"{', '.join(types_)}")
+    hint = typing.get_type_hints(type(target))[name]
+    setattr(target, name, coerce(value, hint, f"{origin}: {dotted}"))
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a dataclass field's type hint; convert lists to tuples and
+    ints to floats where the hint asks. Raises ConfigError naming the expected type."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return coerce(value, opt, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where} = {value!r} should be {_name(hint)}")
+    if origin in (tuple, list):
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} = {value!r} should be a list like [1, 2]")
+        item = args[0] if args else Any
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where} = {value!r} should have {len(args)} items")
+            return tuple(coerce(v, a, where) for v, a in zip(value, args))
+        out = [coerce(v, item, where) for v in value]
+        return tuple(out) if origin is tuple else out
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{where} = {value!r} should be {_name(hint)}")
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint)).replace("NoneType", "None")
+
+
+def describe(cfg: RunConfig) -> str:
+    """The resolved config as pretty JSON (what ``latentforge config`` prints)."""
+    return json.dumps(cfg.to_dict(), indent=2)
+
+
+def replace_train(cfg: RunConfig, **changes) -> RunConfig:
+    """A copy of `cfg` with some train fields changed."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))

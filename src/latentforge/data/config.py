@@ -1,0 +1,39 @@
+"""`DataConfig`: which data a run trains and evaluates on, and how it is split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is split.
+
+    source: "fashion-mnist" (default, the book's data), "mnist", "digits" (scikit-learn's
+        bundled 8x8 digits, offline), "synthetic3d" (the book's 60-point 3-D set for the
+        linear autoencoder), or a path: a folder of images (class subfolders optional),
+        a ``.npy``/``.npz`` array file, or a ``.csv`` table.
+    data_dir: folder holding the IDX files; else $LATENTFORGE_DATA, the Debian package's
+        folder, the Keras cache, a torchvision root, then a download.
+    download: allow a checksum-verified download when no local copy is found.
+    valid_size: the book keeps the last 5,000 training images for validation.
+    valid_fraction/test_fraction/split_seed: split of sources that ship no split.
+    limit_train/limit_eval: keep only the first N items of train / of valid and test
+        (quick runs and tests); None keeps all.
+    image_size: resize folder images to this square size; None requires equal sizes.
+    grayscale: convert folder images to one channel (True), to RGB (False), or keep the
+        mode when every image agrees (None).
+    label_column: CSV column holding integer class labels, if any.
+    """
+
+    source: str = "fashion-mnist"
+    data_dir: str | None = None
+    download: bool = True
+    valid_size: int = 5000
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    limit_train: int | None = None
+    limit_eval: int | None = None
+    image_size: int | None = None
+    grayscale: bool | None = None
+    label_column: str | None = None

@@ -1,0 +1,102 @@
+"""Model bases: `Model` (what the engine calls) and `Autoencoder` (the one-optimizer step).
+
+The engine never checks model types: it calls `configure_optimizers`, `train_step` and
+`eval_step`. Networks (encoder, decoder, ...) are plain `nn.Module`s; the model owns the
+losses. Images arrive as float tensors (B, C, H, W) in [0, 1]; tables as (B, D).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentforge.evaluation import metrics
+from latentforge.training.optim import make_optimizer
+
+
+class Model(nn.Module):
+    """Base of every registered model.
+
+    cfg: the model's config dataclass; sample_shape: shape of one input item, e.g. (1, 28, 28).
+    """
+
+    family: ClassVar[str] = "model"
+
+    def __init__(self, cfg, sample_shape: tuple[int, ...]):
+        super().__init__()
+        self.cfg = cfg
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+
+    def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer named "main" over all parameters (GANs override with two)."""
+        return {"main": make_optimizer(self.parameters(), train_cfg)}
+
+    def train_step(self, x: Tensor, y: Tensor | None, opts: dict) -> dict[str, Tensor]:
+        """One optimisation step on batch `x`; returns detached losses (a "loss" key)."""
+        raise NotImplementedError
+
+    def eval_step(self, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+        """Batch-mean validation metrics (called under inference_mode, eval mode)."""
+        raise NotImplementedError
+
+
+class Autoencoder(Model):
+    """An encoder + decoder trained to reconstruct its input (book ch. 17).
+
+    Subclasses set `self.encoder` (x -> codings) and `self.decoder` (codings -> logits of
+    shape (B, *sample_shape)), and the config fields `output` ("sigmoid": BCE on logits,
+    "linear": MSE) and optionally override `regularization(codings)`.
+    """
+
+    family = "autoencoder"
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (B, *sample_shape) -> codings (B, coding_dim)."""
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """codings (B, coding_dim) -> reconstructions in the data range ([0, 1] for sigmoid)."""
+        out = self.decoder(z)
+        return torch.sigmoid(out) if self.cfg.output == "sigmoid" else out
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (sigmoid output) or values (linear output), shape of x."""
+        return self.decoder(self.encode(x))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def reconstruction_loss(self, out: Tensor, x: Tensor) -> Tensor:
+        """Mean per-element BCE on logits (Keras binary_crossentropy) or MSE."""
+        if self.cfg.output == "sigmoid":
+            return F.binary_cross_entropy_with_logits(out, x)
+        return F.mse_loss(out, x)
+
+    def regularization(self, codings: Tensor) -> dict[str, Tensor]:
+        """Extra loss terms on the codings (sparsity, KL...); none by default."""
+        return {}
+
+    def losses(self, x: Tensor) -> dict[str, Tensor]:
+        codings = self.encode(x)
+        out = self.decoder(codings)
+        terms = {"reconstruction": self.reconstruction_loss(out, x)}
+        terms.update(self.regularization(codings))
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    def train_step(self, x, y, opts):
+        opt = opts["main"]
+        terms = self.losses(x)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def eval_step(self, x, y):
+        out = self(x)
+        result = {"loss": self.reconstruction_loss(out, x)}
+        if self.cfg.output == "sigmoid":
+            result["rounded_accuracy"] = metrics.rounded_accuracy(x, torch.sigmoid(out))
+        return result

@@ -1,0 +1,1 @@
+"""Training: the one engine, optimizers, callbacks and crash-safe checkpoints."""
