@@ -1,0 +1,141 @@
+"""``.npy`` / ``.npz`` array files as datasets, and the checks shared with CSV tables.
+
+``.npz`` keys: ``x`` (or ``X`` / ``images``) is required, ``y`` (or ``Y`` / ``labels``) is
+optional; a ``.npy`` file holds ``x`` only. Accepted ``x``:
+
+- ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with C in {1, 3}: images. Integer
+  arrays (values in [0, 255]) become uint8 ``(N, C, H, W)``; float arrays must lie in
+  [0, 1] and stay float32 ``(N, C, H, W)``; bool arrays become float32 0/1. When both
+  axis 1 and the last axis could be channels, axis 1 is taken (channels first).
+- ``(N, D)``: a table, float32, min-max scaled per feature to [0, 1] with TRAIN-split
+  statistics (stored in ``Splits.info["minmax"]``).
+
+``y`` must hold N integer labels >= 0 (integral floats such as ``3.0`` are accepted).
+NaN or inf anywhere is refused. Split: seeded permutation by the config's fractions.
+"""
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from latentforge.data.config import DataConfig
+from latentforge.data.dataset import Splits
+from latentforge.data.splitting import minmax_scale, split_arrays
+from latentforge.errors import DataError
+
+log = logging.getLogger(__name__)
+
+X_KEYS = ("x", "X", "images")
+Y_KEYS = ("y", "Y", "labels")
+
+
+def _check_finite(a: np.ndarray, path: Path, what: str) -> None:
+    """Refuse NaN / inf in a float array."""
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        bad = "NaN" if np.isnan(a).any() else "inf"
+        raise DataError(f"{path} has {bad} values in {what}; remove or impute them first.")
+
+
+def _channels_first(x: np.ndarray, path: Path) -> np.ndarray:
+    """``(N, H, W)`` / ``(N, H, W, C)`` / ``(N, C, H, W)`` -> ``(N, C, H, W)``."""
+    if x.ndim == 3:
+        return x[:, None]
+    if x.shape[1] in (1, 3):
+        return x
+    if x.shape[3] in (1, 3):
+        return x.transpose(0, 3, 1, 2)
+    raise DataError(f"{path} holds 4-D data of shape {x.shape} with neither axis 1 nor "
+                    "axis 3 of size 1 or 3; save images as (N, H, W, C) or (N, C, H, W).")
+
+
+def as_images(x: np.ndarray, path: Path) -> np.ndarray:
+    """Validate 3-D/4-D ``x``; uint8 or float32 ``(N, C, H, W)`` (see module docstring)."""
+    x = _channels_first(x, path)
+    if x.dtype.kind == "b":
+        x = x.astype(np.float32)
+    if x.dtype.kind in "iu":
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise DataError(f"{path} has integer pixels outside [0, 255] ({x.min()}..{x.max()}); "
+                            "save images as uint8 in [0, 255] or float in [0, 1].")
+        return np.ascontiguousarray(x, dtype=np.uint8)
+    if x.dtype.kind != "f":
+        raise DataError(f"{path} holds {x.dtype} images; save them as uint8 or float.")
+    _check_finite(x, path, "x")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise DataError(f"{path} has float pixels outside [0, 1] ({x.min():.4g}..{x.max():.4g}); "
+                        "divide by 255 or save them as uint8.")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def as_table(x: np.ndarray, path: Path) -> np.ndarray:
+    """Validate a 2-D numeric ``(N, D)`` table; float32 copy."""
+    if x.dtype.kind not in "iubf":
+        raise DataError(f"{path} holds a {x.dtype} table; save numeric values only.")
+    _check_finite(x, path, "x")
+    return np.array(x, dtype=np.float32)
+
+
+def check_labels(y: np.ndarray, n: int, path: Path) -> np.ndarray:
+    """Validate labels: ``(n,)`` integers >= 0 (integral floats allowed); int64 copy."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{path} has labels of shape {y.shape} for {n} samples; "
+                        f"save exactly one label per sample, shape ({n},).")
+    if y.dtype.kind == "f":
+        _check_finite(y, path, "y")
+        if not np.array_equal(y, np.round(y)):
+            raise DataError(f"{path} has non-integer labels (e.g. {y[y != np.round(y)][0]}); "
+                            "save integer class indices 0..K-1.")
+    elif y.dtype.kind not in "iub":
+        raise DataError(f"{path} has labels of type {y.dtype}; save integer class indices 0..K-1.")
+    if len(y) and y.min() < 0:
+        raise DataError(f"{path} has negative labels ({y.min()}); save class indices 0..K-1.")
+    return y.astype(np.int64)
+
+
+def make_splits(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
+                path: Path, info: dict) -> Splits:
+    """Validate ``x`` / ``y``, split them, and min-max scale tables (train statistics)."""
+    if x.ndim == 2:
+        x, is_table = as_table(x, path), True
+    elif x.ndim in (3, 4):
+        x, is_table = as_images(x, path), False
+    else:
+        raise DataError(f"{path} holds data of shape {x.shape}; save (N, D) tables or "
+                        "(N, H, W), (N, H, W, C), (N, C, H, W) images.")
+    if len(x) == 0:
+        raise DataError(f"{path} holds no samples; save at least one row.")
+    y = None if y is None else check_labels(y, len(x), path)
+    splits = split_arrays(name, x, y, cfg, info=info)
+    return minmax_scale(splits) if is_table else splits
+
+
+def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, y)`` from a ``.npy`` (y None) or ``.npz`` file."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False), None
+        with np.load(path, allow_pickle=False) as z:
+            xk = next((k for k in X_KEYS if k in z.files), None)
+            if xk is None:
+                raise DataError(f"{path} has keys {sorted(z.files)} but none of {list(X_KEYS)}; "
+                                "save the samples under the key 'x' (labels under 'y').")
+            yk = next((k for k in Y_KEYS if k in z.files), None)
+            return z[xk], (None if yk is None else z[yk])
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable numpy file ({exc}); save it with "
+                        "np.save / np.savez and without object arrays.") from exc
+
+
+def load_arrays(cfg: DataConfig) -> Splits:
+    """The ``.npy`` / ``.npz`` file ``cfg.source`` as `Splits` (see the module docstring)."""
+    path = Path(cfg.source).expanduser()
+    x, y = _read_arrays(path)
+    log.info("%s: x %s %s, %s", path, x.shape, x.dtype,
+             "no labels" if y is None else f"y {y.shape}")
+    return make_splits(path.stem, x, y, cfg, path, {"source": "arrays", "path": str(path)})

@@ -1,0 +1,104 @@
+"""Checksum-verified, atomic downloads of dataset files (standard library only).
+
+A file is streamed into a temporary file beside its destination, its digest is checked, and
+only then is it renamed into place (`os.replace`), so an interrupted or corrupt download
+never leaves a file that a later run would trust.
+
+Digests are `Digest` objects: ``sha256`` of the *decompressed* bytes (robust to
+recompression, e.g. Debian's recompressed Fashion-MNIST ``.gz`` files) or ``md5`` of the
+file as downloaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from latentforge.data.idx import read_bytes
+from latentforge.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Expected digest of one file.
+
+    algorithm: ``"sha256"``, ``"md5"``, ... (any `hashlib` name).
+    hexdigest: the expected lowercase hex digest.
+    decompressed: True to hash the gunzipped content, False to hash the file as downloaded.
+    """
+
+    algorithm: str
+    hexdigest: str
+    decompressed: bool = True
+
+    def compute(self, path: Path) -> str:
+        """The digest of ``path`` computed the way this `Digest` says."""
+        if self.decompressed:
+            return hashlib.new(self.algorithm, read_bytes(path)).hexdigest()
+        h = hashlib.new(self.algorithm)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Stream ``url`` into ``dest`` (raises `DataError` on any network or HTTP failure)."""
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as resp, open(dest, "wb") as f:
+            for chunk in iter(lambda: resp.read(_CHUNK), b""):
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DataError(f"Could not download {url} ({reason}); check the network "
+                        "connection or the mirror URL.") from exc
+
+
+def download_file(url: str, dest: Path, digest: Digest | None) -> Path:
+    """Download ``url`` to ``dest`` atomically and verify it against ``digest``.
+
+    ``digest`` None skips verification (logged as a warning). Returns ``dest``. Raises
+    `DataError` when the download fails or the digest differs; ``dest`` is then untouched.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        log.info("downloading %s -> %s", url, dest)
+        _fetch(url, tmp)
+        _verify(url, tmp, digest)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _verify(url: str, path: Path, digest: Digest | None) -> None:
+    """Raise `DataError` unless ``path`` matches ``digest``."""
+    if digest is None:
+        log.warning("no known digest for %s; the download is not verified", url)
+        return
+    try:
+        actual = digest.compute(path)
+    except DataError as exc:
+        raise DataError(f"The file downloaded from {url} is not valid gzip data; the mirror "
+                        "or the connection corrupted it, so retry later or set "
+                        "LATENTFORGE_MIRROR to another mirror.") from exc
+    if actual != digest.hexdigest:
+        what = "decompressed " if digest.decompressed else ""
+        raise DataError(f"The file downloaded from {url} has {what}{digest.algorithm} {actual}, "
+                        f"expected {digest.hexdigest}; the mirror or the connection corrupted "
+                        "it, so retry later or set LATENTFORGE_MIRROR to another mirror.")

@@ -1,0 +1,109 @@
+"""`load_data`: validate a `DataConfig`, dispatch on ``cfg.source``, apply the limits.
+
+Named sources live in `NAMED_SOURCES`; any other source must be an existing path,
+dispatched by `PATH_SOURCES` (file suffix) or `load_folder` (a directory).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from latentforge.data.arrays import load_arrays
+from latentforge.data.config import DataConfig
+from latentforge.data.dataset import Splits
+from latentforge.data.folders import load_folder
+from latentforge.data.mnist import load_fashion_mnist, load_mnist
+from latentforge.data.sources import load_digits_source, load_synthetic3d
+from latentforge.data.tables import load_csv
+from latentforge.errors import DataError
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[DataConfig], Splits]
+
+NAMED_SOURCES: dict[str, Loader] = {
+    "fashion-mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "digits": load_digits_source,
+    "synthetic3d": load_synthetic3d,
+}
+PATH_SOURCES: dict[str, Loader] = {".npy": load_arrays, ".npz": load_arrays, ".csv": load_csv}
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _require(ok: bool, field: str, value: object, rule: str, example: str) -> None:
+    """Raise `DataError` for ``data.<field>`` unless ``ok``."""
+    if not ok:
+        raise DataError(f"data.{field} must be {rule}, got {value!r}; "
+                        f"set it with --set data.{field}={example}.")
+
+
+def validate_config(cfg: DataConfig) -> None:
+    """Refuse out-of-range or mistyped `DataConfig` values with an actionable `DataError`."""
+    _require(isinstance(cfg.source, str) and cfg.source.strip() != "", "source",
+             cfg.source, "a source name or a path", "fashion-mnist")
+    _require(_is_int(cfg.valid_size) and cfg.valid_size >= 0, "valid_size", cfg.valid_size,
+             "an integer >= 0", "5000")
+    for name in ("valid_fraction", "test_fraction"):
+        v = getattr(cfg, name)
+        _require(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                 name, v, "a number in [0, 1)", "0.1")
+    _require(cfg.valid_fraction + cfg.test_fraction < 1, "valid_fraction",
+             cfg.valid_fraction, f"< 1 - data.test_fraction ({cfg.test_fraction})", "0.1")
+    _require(_is_int(cfg.split_seed), "split_seed", cfg.split_seed, "an integer", "0")
+    for name in ("limit_train", "limit_eval", "image_size"):
+        v = getattr(cfg, name)
+        _require(v is None or (_is_int(v) and v >= 1), name, v, "None or an integer >= 1", "64")
+    _require(isinstance(cfg.download, bool), "download", cfg.download, "true or false", "true")
+    _require(cfg.grayscale is None or isinstance(cfg.grayscale, bool), "grayscale",
+             cfg.grayscale, "true, false or None", "true")
+    _require(cfg.label_column is None or isinstance(cfg.label_column, (str, int)),
+             "label_column", cfg.label_column, "a column name or index", "label")
+
+
+def resolve_loader(source: str) -> Loader:
+    """The loader for ``source``: a name of `NAMED_SOURCES` or an existing path."""
+    named = NAMED_SOURCES.get(source.strip().lower())
+    if named is not None:
+        return named
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return load_folder
+    if path.is_file() and path.suffix.lower() in PATH_SOURCES:
+        return PATH_SOURCES[path.suffix.lower()]
+    kinds = "image folder or " + "/".join(sorted(PATH_SOURCES)) + " file"
+    if path.is_file():
+        raise DataError(f"{path} is not a supported data file (suffix '{path.suffix}'); "
+                        f"use an {kinds}.")
+    raise DataError(f"Unknown data source '{source}': use one of {', '.join(NAMED_SOURCES)}, "
+                    f"or the path of an existing {kinds}.")
+
+
+def apply_limits(splits: Splits, limit_train: int | None, limit_eval: int | None) -> Splits:
+    """Keep the first ``limit_train`` train items and ``limit_eval`` valid and test items."""
+    if limit_train is None and limit_eval is None:
+        return splits
+    test = None if splits.test is None else splits.test.head(limit_eval)
+    out = Splits(splits.name, splits.train.head(limit_train), splits.valid.head(limit_eval),
+                 test, dict(splits.info))
+    out.info["limits"] = {"train": limit_train, "eval": limit_eval}
+    out.info["sizes"] = out.sizes()
+    return out
+
+
+def load_data(cfg: DataConfig) -> Splits:
+    """Load the data ``cfg`` describes (see `DataConfig`) as `Splits`.
+
+    Images: uint8 ``(N, C, H, W)`` in [0, 255] (float32 in [0, 1] for float arrays);
+    tables: float32 ``(N, D)`` min-max scaled with train statistics; labels int64 or None.
+    Raises `DataError` for bad config values, unknown sources and bad input files.
+    """
+    validate_config(cfg)
+    splits = resolve_loader(cfg.source)(cfg)
+    splits = apply_limits(splits, cfg.limit_train, cfg.limit_eval)
+    log.info("data %s: %s", splits.name, splits.sizes())
+    return splits
