@@ -7,6 +7,7 @@ Heavy libraries (torch, matplotlib, scikit-learn) are imported inside the comman
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -45,15 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    _add = sub.add_parser
-    sub.add_parser = lambda *a, **k: _add(*a, parents=[common], **k)  # -q on every command
+    add = functools.partial(sub.add_parser, parents=[common])  # -q works on every command
 
-    sub.add_parser("models", help="list registered models and their recipes")
+    add("models", help="list registered models and their recipes")
 
-    p = sub.add_parser("config", help="print the resolved config of a model and recipe")
+    p = add("config", help="print the resolved config of a model and recipe")
     _add_config_args(p)
 
-    p = sub.add_parser("train", help="train a model into a run directory")
+    p = add("train", help="train a model into a run directory")
     _add_config_args(p)
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--data", help="shortcut for --set data.source=SRC (fashion-mnist, mnist, "
@@ -66,18 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("evaluate", help="loss and rounded accuracy of a run on valid/test")
+    p = add("evaluate", help="loss and rounded accuracy of a run on valid/test")
     p.add_argument("run", help="run directory")
     p.add_argument("--split", nargs="+", default=["valid", "test"],
                    choices=["train", "valid", "test"])
 
-    p = sub.add_parser("reconstruct", help="figure of originals over reconstructions")
+    p = add("reconstruct", help="figure of originals over reconstructions")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=5, help="number of images (default 5)")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     p.add_argument("--out", help="PNG path (default RUN/figures/reconstructions.png)")
 
-    p = sub.add_parser("encode", help="write the codings of a split to a .npy file")
+    p = add("encode", help="write the codings of a split to a .npy file")
     p.add_argument("run", help="run directory")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--out", help=".npy path (default RUN/codings-SPLIT.npy); labels, if any, "

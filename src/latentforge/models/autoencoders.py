@@ -12,6 +12,7 @@ from torch import nn
 
 from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
+from latentforge.models.fused import dense_stack, fused_sgd_step, plain_sgd_lr
 from latentforge.models.init import keras_init_
 from latentforge.models.layers import mlp
 from latentforge.registry import register
@@ -26,12 +27,15 @@ class DenseAEConfig:
     activation: hidden activation (book: "selu"); codings use it too unless
         coding_activation is set.
     output: "sigmoid" (logits + binary cross-entropy, pixels in [0, 1]) or "linear" (MSE).
+    fused_sgd: with plain SGD, run the hand-fused forward/backward/update of
+        `models.fused` (same math as autograd, about 2x faster at batch 32 on CPU).
     """
 
     hidden: tuple[int, ...] = (100, 30)
     activation: str = "selu"
     coding_activation: str | None = None
     output: str = "sigmoid"
+    fused_sgd: bool = True
 
 
 @dataclass
@@ -59,6 +63,14 @@ class DenseAutoencoder(Autoencoder):
         self.decoder = nn.Sequential(mlp(sizes[::-1], cfg.activation, None),
                                      nn.Unflatten(1, self.sample_shape))
         keras_init_(self)
+        self._stack = dense_stack(self) if cfg.fused_sgd else None
+
+    def train_step(self, x, y, opts):
+        lr = plain_sgd_lr(opts["main"]) if self._stack else None
+        if lr is None or type(self).regularization is not Autoencoder.regularization:
+            return super().train_step(x, y, opts)
+        loss = fused_sgd_step(*self._stack, x, x, lr, self.cfg.output)
+        return {"reconstruction": loss, "loss": loss}
 
     @property
     def coding_dim(self) -> int:
