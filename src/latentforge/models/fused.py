@@ -64,19 +64,23 @@ def fused_sgd_step(linears: list[nn.Linear], acts: list[str], x: Tensor, target:
             zs.append(z)
             hs.append(h)
     target = target.flatten(1)
+    # g is n * dLoss/dz; the 1/n of the mean is folded into the update's alpha.
     if output == "sigmoid":
         loss = F.binary_cross_entropy_with_logits(z, target)
-        g = torch.sigmoid(z).sub_(target).div_(z.numel())
+        g = torch.sigmoid(z).sub_(target)
     else:
         loss = F.mse_loss(z, target)
-        g = (z - target).mul_(2.0 / z.numel())
+        g = (z - target).mul_(2.0)
+    alpha = -lr / z.numel()
+    ones = torch.ones(len(x), dtype=x.dtype, device=x.device)
     for k in range(len(linears) - 1, -1, -1):
         weight, bias = linears[k].weight, linears[k].bias
         grad_h = g @ weight if k > 0 else None
-        weight.addmm_(g.t(), hs[k], alpha=-lr)
-        bias.sub_(g.sum(0), alpha=lr)
+        weight.addmm_(g.t(), hs[k], alpha=alpha)
+        bias.addmv_(g.t(), ones, alpha=alpha)
         if k > 0:
-            if acts[k - 1] == "selu":
-                grad_h.mul_(torch.where(zs[k - 1] > 0, SELU_SCALE, hs[k] + SELU_SCALE * SELU_ALPHA))
+            if acts[k - 1] == "selu":  # d selu / dz from the SELU output, one fused kernel
+                grad_h = torch.ops.aten.elu_backward(grad_h, SELU_ALPHA, SELU_SCALE, 1.0,
+                                                     True, hs[k])
             g = grad_h
     return loss

@@ -96,7 +96,7 @@ class Trainer:
         bar = _progress(steps, epoch, self.cfg.train)
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
-            y = data.y[idx] if data.y is not None else None
+            y = data.y.index_select(0, idx) if data.y is not None else None
             out = self.model.train_step(data.batch(idx), y, self.optimizers)
             for k, v in out.items():
                 sums.setdefault(k, []).append(v)
