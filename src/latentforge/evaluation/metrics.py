@@ -19,7 +19,7 @@ def principal_angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     qa, _ = np.linalg.qr(np.asarray(a, dtype=np.float64))
     qb, _ = np.linalg.qr(np.asarray(b, dtype=np.float64))
     cos = np.linalg.svd(qa.T @ qb, compute_uv=False)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))[::-1]
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))  # cos descending -> ascending
 
 
 def pca_reconstruction_mse(x: np.ndarray, k: int) -> float:
