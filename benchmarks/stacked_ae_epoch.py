@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from latentforge.api import build_model
 from latentforge.config import build_config
 from latentforge.data import DataConfig, load_data
+from latentforge.training.checkpoint import TrainerState
 from latentforge.training.engine import Trainer
 
 
@@ -51,10 +52,6 @@ def engine_epoch(splits, fused: bool, tmp: str) -> float:
         "train.epochs=1", "train.progress=false", f"model.fused_sgd={str(fused).lower()}"])
     model = build_model(cfg, splits.train.sample_shape)
     trainer = Trainer(model, splits, cfg, tmp)
-    trainer.model.to(trainer.device)
-    trainer.optimizers = model.configure_optimizers(cfg.train)
-    from latentforge.training.checkpoint import TrainerState
-
     start = time.perf_counter()
     trainer._train_epoch(splits.train, 0, TrainerState(0, 0))
     return time.perf_counter() - start

@@ -5,11 +5,11 @@ Public API (everything else is internal)::
     train(model, recipe="book", overrides=(), run_dir=None, resume=False) -> Run
     load_run(path) -> Run
     build_config(model, recipe="book", file=None, overrides=()) -> RunConfig
-    models() -> list of registered model names
+    available_models() -> list of registered model names
 """
 __version__ = "0.1.0"
 
-__all__ = ["Run", "RunConfig", "build_config", "load_run", "models", "train", "__version__"]
+__all__ = ["Run", "RunConfig", "build_config", "available_models", "load_run", "train", "__version__"]
 
 
 def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until needed)
@@ -21,7 +21,7 @@ def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until
         from latentforge import config
 
         return getattr(config, name)
-    if name == "models":
+    if name == "available_models":
         from latentforge.registry import names
 
         return names

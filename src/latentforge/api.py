@@ -90,17 +90,23 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
         cfg = _resume_config(run_dir, overrides)
     else:
         cfg = cfg or build_config(model, recipe, overrides=overrides)
-        _prepare_new_dir(run_dir, overwrite)
+        _check_new_dir(run_dir, overwrite)
+    # Everything that can fail on bad input (data, model, device, optimizer) is checked
+    # before the run directory is touched, so a typo never costs an existing run.
     splits = splits or load_data(cfg.data)
     net = build_model(cfg, splits.train.sample_shape)
+    trainer = Trainer(net, splits, cfg, run_dir, callbacks)
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / CONFIG)
-    result = Trainer(net, splits, cfg, run_dir, callbacks).fit(resume=resume)
+    result = trainer.fit(resume=resume)
     net.to("cpu").eval()
     return Run(run_dir, cfg, net, result.history, splits)
 
 
-def _prepare_new_dir(run_dir: Path, overwrite: bool) -> None:
+def _check_new_dir(run_dir: Path, overwrite: bool) -> None:
+    """A new run may go to `run_dir` (deleted later, once the config has been checked)."""
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
             raise RunError(f"Run directory '{run_dir}' already exists. Use --resume to "
@@ -108,7 +114,6 @@ def _prepare_new_dir(run_dir: Path, overwrite: bool) -> None:
         if not (run_dir / CONFIG).is_file():
             raise RunError(f"Refusing to overwrite '{run_dir}': it is not a latentforge run "
                            "(no config.json).")
-        shutil.rmtree(run_dir)
 
 
 def _resume_config(run_dir: Path, overrides) -> RunConfig:
@@ -149,8 +154,11 @@ def _sample_shape(weights: Path, cfg: RunConfig) -> tuple[int, ...]:
     """The input shape recorded beside the weights (saved by the engine at the first save)."""
     from safetensors import safe_open
 
-    with safe_open(str(weights), "pt") as fh:
-        meta = fh.metadata() or {}
+    try:
+        with safe_open(str(weights), "pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise RunError(f"Weights file '{weights}' is unreadable ({exc}).") from None
     if "sample_shape" in meta:
         return tuple(json.loads(meta["sample_shape"]))
     from latentforge.data import load_data

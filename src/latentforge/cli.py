@@ -7,6 +7,7 @@ Heavy libraries (torch, matplotlib, scikit-learn) are imported inside the comman
 from __future__ import annotations
 
 import argparse
+import json
 import functools
 import logging
 import sys
@@ -115,11 +116,14 @@ def cmd_train(args) -> int:
     for flag, key in ((args.epochs, "train.epochs"), (args.data, "data.source"),
                       (args.device, "train.device")):
         if flag is not None:
-            overrides.append(f"{key}={flag}" if key == "train.epochs" else f'{key}="{flag}"')
+            overrides.append(f"{key}={json.dumps(flag)}")
     if args.no_progress:
         overrides.append("train.progress=false")
     run_dir = Path(args.runs_dir) / (args.name or f"{args.model}-{args.recipe}")
     if args.resume:
+        if args.config:
+            raise LatentforgeError("--config cannot be combined with --resume; change values "
+                                   "of a resumed run with --set section.key=value.")
         cfg = api.read_config(run_dir)
         if cfg.model_name != args.model:
             raise LatentforgeError(f"'{run_dir}' is a {cfg.model_name} run, not {args.model}.")
@@ -136,7 +140,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import json
 
     from latentforge import api
     from latentforge.io import atomic_write_text

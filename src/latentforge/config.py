@@ -51,6 +51,13 @@ class TrainConfig:
     seed: int = 42
     progress: bool = True
 
+    def validate(self) -> None:
+        """Raise ConfigError for values no run can use."""
+        for name in ("epochs", "batch_size", "eval_batch_size", "threads"):
+            value, low = getattr(self, name), 0 if name == "epochs" else 1
+            if value is not None and value < low:
+                raise ConfigError(f"train.{name} must be at least {low}, got {value}")
+
 
 @dataclass
 class RunConfig:
@@ -124,11 +131,15 @@ def load_file(path: str | Path) -> dict:
                 import tomllib
             else:  # pragma: no cover - Python 3.10
                 import tomli as tomllib
-            return tomllib.loads(path.read_text())
-        return json.loads(path.read_text())
+            data = tomllib.loads(path.read_text())
+        else:
+            data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Config file '{path}' is not valid {path.suffix[1:] or 'JSON'}: "
                           f"{exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{path}': expected a table of sections {SECTIONS}.")
+    return data
 
 
 def apply_dict(cfg: RunConfig, data: dict, origin: str) -> None:

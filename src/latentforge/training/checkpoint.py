@@ -87,7 +87,8 @@ def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
     save_weights(model, tmp / WEIGHTS)
     torch.save({k: o.state_dict() for k, o in optimizers.items()}, tmp / "optimizers.pt")
     save_file(rng_states(generator), str(tmp / "rng.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(state.__dict__))
+    kinds = {k: type(o).__name__ for k, o in optimizers.items()}
+    (tmp / "state.json").write_text(json.dumps({**state.__dict__, "optimizers": kinds}))
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
@@ -122,12 +123,34 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict,
         raise RunError(f"'{run_dir}' has no checkpoint to resume from; train without --resume.")
     load_weights(model, folder / WEIGHTS)
     try:
+        saved = json.loads((folder / "state.json").read_text())
+        kinds = saved.pop("optimizers", {})
+    except (OSError, ValueError) as exc:
+        raise RunError(f"Checkpoint '{folder}' is unreadable ({exc}).") from None
+    _check_optimizer_kinds(kinds, optimizers)
+    try:
         opt_states = torch.load(folder / "optimizers.pt", weights_only=True)
         for key, opt in optimizers.items():
-            opt.load_state_dict(opt_states[key])
+            _load_optimizer_state(opt, opt_states[key])
         restore_rng(load_file(str(folder / "rng.safetensors")), generator)
-        state = TrainerState(**json.loads((folder / "state.json").read_text()))
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        state = TrainerState(**saved)
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise RunError(f"Checkpoint '{folder}' is unreadable ({exc}); "
                        "it cannot be resumed.") from None
     return state
+
+
+def _check_optimizer_kinds(saved: dict, optimizers: dict) -> None:
+    now = {k: type(o).__name__ for k, o in optimizers.items()}
+    if saved and saved != now:
+        raise RunError(f"The checkpoint was trained with {saved}, the config now asks for "
+                       f"{now}; an optimizer cannot change on resume (start a new run).")
+
+
+def _load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
+    """Restore the optimizer's state (moments, buffers) but keep the hyperparameters of
+    the current config (lr, momentum, betas...), so ``--resume --set train.lr=...`` works."""
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    opt.load_state_dict(saved)
+    for group, values in zip(opt.param_groups, hyper):
+        group.update(values)

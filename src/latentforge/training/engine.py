@@ -49,15 +49,16 @@ class Trainer:
         self.model, self.splits, self.cfg = model, splits, cfg
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
+        cfg.train.validate()
         self.device = resolve_device(cfg.train.device)
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
+        self.optimizers = model.configure_optimizers(cfg.train)
 
     def fit(self, resume: bool = False) -> FitResult:
         tc = self.cfg.train
         if tc.threads:
             torch.set_num_threads(tc.threads)
         self.model.to(self.device)
-        self.optimizers = self.model.configure_optimizers(tc)
         state = checkpoint.TrainerState(0, 0)
         if resume:
             state = checkpoint.load_checkpoint(self.run_dir, self.model, self.optimizers,
