@@ -4,7 +4,9 @@ Prints, measured in one run: the machine's float32 matmul throughput, the FLOP l
 of one epoch (55,000 images, batch 32, 784-100-30-100-784), and the epoch time of
   - latentforge's engine with the fused SGD step (the default),
   - latentforge's engine with the plain autograd + torch.optim.SGD step,
-  - a plain PyTorch loop (autograd, randperm batches) for reference.
+  - a plain PyTorch loop (autograd, randperm batches) for reference,
+  - the step's matrix products alone (the same 11 matmuls per batch, nothing else): what
+    small-batch matmul efficiency leaves of the bound.
 Variants run interleaved, one epoch each per round, and the median is reported, so the
 ratios hold on a noisy machine. Usage:
 
@@ -73,6 +75,23 @@ def plain_epoch(splits) -> float:
     return time.perf_counter() - start
 
 
+def matmuls_only_epoch(n_samples: int, batch: int = 32) -> float:
+    """Time of the fused step's matmuls alone for one epoch (random data, same shapes)."""
+    sizes = [784, 100, 30, 100, 784]
+    ws = [torch.randn(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
+    bs = [torch.zeros(o) for o in sizes[1:]]
+    hs = [torch.rand(batch, n) for n in sizes[:-1]]
+    gs = [torch.rand(batch, n) for n in sizes[1:]]
+    start = time.perf_counter()
+    for _ in range(-(-n_samples // batch)):
+        for k in range(4):
+            torch.addmm(bs[k], hs[k], ws[k].t())
+            ws[k].addmm_(gs[k].t(), hs[k], alpha=-1e-12)
+            if k:
+                gs[k] @ ws[k]
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -88,6 +107,7 @@ def main() -> None:
         "latentforge engine, fused SGD step": lambda: engine_epoch(splits, True, tmp),
         "latentforge engine, autograd step": lambda: engine_epoch(splits, False, tmp),
         "plain PyTorch loop (autograd)": lambda: plain_epoch(splits),
+        "matmuls alone (no other op)": lambda: matmuls_only_epoch(len(splits.train)),
     }
     times = {k: [] for k in variants}
     peaks = []

@@ -27,3 +27,14 @@ def test_stacked_ae_book_recipe_reaches_book_numbers(tmp_path):
     assert abs(again["loss"] - final["val_loss"]) < 1e-6
     test = reloaded.evaluate("test")
     assert test["loss"] < 0.29 and test["rounded_accuracy"] > 0.93
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION.is_dir(), reason="needs dataset-fashion-mnist")
+def test_stacked_ae_fast_recipe_reaches_book_quality(tmp_path):
+    run = lf.train("stacked_ae", "fast", overrides=["train.progress=false"],
+                   run_dir=tmp_path / "fast")
+    final = run.history[-1]
+    assert final["epoch"] == 4
+    assert final["val_loss"] <= 0.2845
+    assert final["val_rounded_accuracy"] >= 0.936
