@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from latentforge.api import build_model
 from latentforge.config import build_config
 from latentforge.data import DataConfig, load_data
-from latentforge.training.checkpoint import TrainerState
 from latentforge.training.engine import Trainer
 
 
@@ -55,7 +54,7 @@ def engine_epoch(splits, fused: bool, tmp: str) -> float:
     model = build_model(cfg, splits.train.sample_shape)
     trainer = Trainer(model, splits, cfg, tmp)
     start = time.perf_counter()
-    trainer._train_epoch(splits.train, 0, TrainerState(0, 0))
+    trainer._train_epoch(splits.train, 0)
     return time.perf_counter() - start
 
 

@@ -140,7 +140,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-
     from latentforge import api
     from latentforge.io import atomic_write_text
 

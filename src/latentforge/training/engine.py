@@ -71,11 +71,11 @@ class Trainer:
         for epoch in range(state.epoch, tc.epochs):
             start = time.perf_counter()
             record = {"epoch": epoch + 1}
-            record.update(self._train_epoch(train, epoch, state))
+            record.update(self._train_epoch(train, epoch))
             record.update({f"val_{k}": v for k, v in self.evaluate(valid).items()})
+            state = checkpoint.TrainerState(epoch + 1, state.step + self.steps_per_epoch(train))
             record["step"], record["time_s"] = state.step, round(time.perf_counter() - start, 3)
             self._check_finite(record, epoch)
-            state = checkpoint.TrainerState(epoch + 1, state.step)
             self._append_metrics(record)
             checkpoint.save_checkpoint(self.run_dir, self.model, self.optimizers,
                                        self.generator, state)
@@ -87,12 +87,16 @@ class Trainer:
             cb.on_fit_end(self)
         return result
 
-    def _train_epoch(self, data, epoch: int, state) -> dict:
+    def steps_per_epoch(self, data) -> int:
+        """Batches per epoch; the last one may be smaller (as in Keras)."""
+        return math.ceil(len(data) / self.cfg.train.batch_size)
+
+    def _train_epoch(self, data, epoch: int) -> dict:
         """One pass over `data` in shuffled batches; returns batch-mean train losses."""
         self.model.train()
         n, bs = len(data), self.cfg.train.batch_size
         perm = torch.randperm(n, generator=self.generator).to(self.device)
-        steps = math.ceil(n / bs)
+        steps = self.steps_per_epoch(data)
         sums: dict[str, list] = {}
         bar = _progress(steps, epoch, self.cfg.train)
         for i in range(steps):
@@ -105,7 +109,6 @@ class Trainer:
                 self._check_step(sums["loss"][-NAN_CHECK_EVERY:], epoch, i)
             if bar is not None:
                 bar.update(1)
-        state.step += steps
         means = {k: torch.stack(v).float().mean().item() for k, v in sums.items()}
         if bar is not None:
             bar.set_postfix(loss=f"{means['loss']:.4f}")
@@ -151,7 +154,9 @@ class Trainer:
 
 @torch.inference_mode()
 def evaluate_model(model, data, batch_size: int = 2000) -> dict[str, float]:
-    """Average `model.eval_step` over `data` (a TensorData) in eval mode."""
+    """Average `model.eval_step` over `data` (a TensorData) in eval mode; {} when empty."""
+    if data is None or len(data) == 0:
+        return {}
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

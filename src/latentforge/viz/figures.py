@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def _as_hw(img: np.ndarray) -> np.ndarray:
@@ -56,6 +57,7 @@ def learning_curves(history: list[dict]) -> Figure:
         if any(v is not None for v in values):
             ax.plot(epochs, values, marker="o", label=label)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")
     ax.grid(True, alpha=0.3)
     ax.legend()
