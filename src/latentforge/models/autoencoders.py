@@ -1,33 +1,58 @@
-"""Dense autoencoders: the undercomplete linear autoencoder (= PCA) and the stacked one.
+"""Dense autoencoders of book ch. 17, one configurable class, registered under the names
+of the chapter's sections:
 
-Book ch. 17, "Performing PCA with an Undercomplete Linear Autoencoder" and "Stacked
-Autoencoders". Both flatten their input, so they work on images (B, C, H, W) and tables (B, D).
+- ``linear_ae``: undercomplete linear autoencoder = PCA ("Performing PCA with an
+  Undercomplete Linear Autoencoder");
+- ``stacked_ae``: 784-100-30-100-784 SELU ("Stacked Autoencoders");
+- ``tied_ae``: decoder reuses the transposed encoder kernels ("Tying Weights");
+- ``denoising_ae``: Gaussian-noise or dropout corruption of the input in training
+  ("Denoising Autoencoders");
+- ``sparse_ae``: 300 sigmoid codings with an L1 or KL-divergence sparsity penalty
+  ("Sparse Autoencoders");
+- ``hashing_ae``: 16 sigmoid codings behind strong Gaussian noise, rounded to binary hashes
+  (semantic hashing, Salakhutdinov & Hinton 2008; the book's notebook).
+
+All flatten their input, so they work on images (B, C, H, W) and tables (B, D).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
 from latentforge.models.fused import dense_stack, fused_sgd_step, plain_sgd_lr
 from latentforge.models.init import keras_init_
-from latentforge.models.layers import mlp
+from latentforge.models.layers import GaussianNoise, activation, corruption, mlp
+from latentforge.models.recipes import DENSE_RECIPES
 from latentforge.registry import register
+
+SPARSITY = ("none", "l1", "kl")
 
 
 @dataclass
 class DenseAEConfig:
-    """A symmetric dense autoencoder.
+    """A symmetric dense autoencoder (defaults: the book's stacked autoencoder).
 
-    hidden: encoder layer sizes, the last one is the coding size; the decoder mirrors them
-        (book: 100, 30 -> decoder 100, 784).
-    activation: hidden activation (book: "selu"); codings use it too unless
-        coding_activation is set.
-    output: "sigmoid" (logits + binary cross-entropy, pixels in [0, 1]) or "linear" (MSE).
-    fused_sgd: with plain SGD, run the hand-fused forward/backward/update of
+    hidden: encoder layer sizes, the last is the coding size; the decoder mirrors them.
+    activation: hidden activation (book: "selu").
+    coding_activation: activation of the coding layer; None = `activation`
+        (book: "sigmoid" for the sparse and hashing autoencoders).
+    output: "sigmoid" (logits + binary cross-entropy, pixels in [0, 1]), "linear" or
+        "selu" (MSE; "selu" is phase 2 of greedy layer-wise training).
+    tied: decoder kernels are the transposed encoder kernels, own biases (book: tied_ae).
+    corruption / corruption_rate: "gaussian" (stddev) or "dropout" (rate) noise on the input
+        in training only (book: gaussian 0.2, dropout 0.5).
+    code_noise: stddev of Gaussian noise added before the coding layer in training
+        (book's hashing autoencoder: 15).
+    sparsity: "l1" (weight * mean over the batch of sum_units |coding|; book 1e-3) or
+        "kl" (weight * sum_units KL(target || mean activation); book 0.05, target 0.1).
+    kl_batch_scaling: divide the KL penalty by the batch size, as Keras does with every
+        activity regularizer (book recipe: True; the REFERENCE numbers depend on it).
+    fused_sgd: with plain SGD and a plain SELU/linear stack, run the hand-fused step of
         `models.fused` (same math as autograd, about 2x faster at batch 32 on CPU).
     """
 
@@ -35,6 +60,14 @@ class DenseAEConfig:
     activation: str = "selu"
     coding_activation: str | None = None
     output: str = "sigmoid"
+    tied: bool = False
+    corruption: str = "none"
+    corruption_rate: float = 0.0
+    code_noise: float = 0.0
+    sparsity: str = "none"
+    sparsity_weight: float = 0.0
+    sparsity_target: float = 0.1
+    kl_batch_scaling: bool = True
     fused_sgd: bool = True
 
 
@@ -47,62 +80,145 @@ class LinearAEConfig(DenseAEConfig):
     output: str = "linear"
 
 
+@dataclass
+class TiedAEConfig(DenseAEConfig):
+    """Book: the stacked architecture with DenseTranspose decoder layers."""
+
+    tied: bool = True
+
+
+@dataclass
+class DenoisingAEConfig(DenseAEConfig):
+    """Book: GaussianNoise(0.2) on the input of the stacked autoencoder."""
+
+    corruption: str = "gaussian"
+    corruption_rate: float = 0.2
+
+
+@dataclass
+class SparseAEConfig(DenseAEConfig):
+    """Book: 100 SELU, 300 sigmoid codings with ActivityRegularization(l1=1e-3)."""
+
+    hidden: tuple[int, ...] = (100, 300)
+    coding_activation: str | None = "sigmoid"
+    sparsity: str = "l1"
+    sparsity_weight: float = 1e-3
+
+
+@dataclass
+class HashingAEConfig(DenseAEConfig):
+    """Book notebook: 100 SELU, GaussianNoise(15), 16 sigmoid codings."""
+
+    hidden: tuple[int, ...] = (100, 16)
+    coding_activation: str | None = "sigmoid"
+    code_noise: float = 15.0
+
+
+class DenseTranspose(nn.Module):
+    """Dense layer whose kernel is another Linear's weight, transposed; own bias
+    (book: the `DenseTranspose` Keras layer). The tied Linear is not registered as a
+    submodule, so its weight is stored once."""
+
+    def __init__(self, dense: nn.Linear):
+        super().__init__()
+        self._dense = [dense]  # a list hides it from nn.Module registration
+        self.bias = nn.Parameter(torch.zeros(dense.in_features))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.addmm(self.bias, z, self._dense[0].weight)
+
+
 class DenseAutoencoder(Autoencoder):
-    """Flatten -> dense encoder -> codings -> dense decoder -> reshape to the input shape."""
+    """Flatten -> [corruption] -> dense encoder -> codings -> dense decoder -> reshape."""
 
     def __init__(self, cfg: DenseAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)
-        if not cfg.hidden or any(h < 1 for h in cfg.hidden):
-            raise ConfigError(f"model.hidden must be positive layer sizes, got {cfg.hidden}")
-        if cfg.output not in ("sigmoid", "linear"):
-            raise ConfigError(f"model.output must be 'sigmoid' or 'linear', got '{cfg.output}'")
-        n_in = math.prod(self.sample_shape)
-        sizes = [n_in, *cfg.hidden]
-        coding_act = cfg.coding_activation or cfg.activation
-        self.encoder = nn.Sequential(nn.Flatten(), mlp(sizes, cfg.activation, coding_act))
-        self.decoder = nn.Sequential(mlp(sizes[::-1], cfg.activation, None),
-                                     nn.Unflatten(1, self.sample_shape))
+        _validate(cfg)
+        sizes = [math.prod(self.sample_shape), *cfg.hidden]
+        self.encoder = self._encoder(cfg, sizes)
+        self.decoder = self._decoder(cfg, sizes)
         keras_init_(self)
-        self._stack = dense_stack(self) if cfg.fused_sgd else None
+        plain = cfg.fused_sgd and cfg.sparsity == "none" and cfg.output != "selu"
+        self._stack = dense_stack(self) if plain else None
 
-    def train_step(self, x, y, opts):
-        lr = plain_sgd_lr(opts["main"]) if self._stack else None
-        if lr is None or type(self).regularization is not Autoencoder.regularization:
-            return super().train_step(x, y, opts)
-        loss = fused_sgd_step(*self._stack, x, x, lr, self.cfg.output)
-        return {"reconstruction": loss, "loss": loss}
+    @staticmethod
+    def _encoder(cfg, sizes) -> nn.Sequential:
+        coding_act = cfg.coding_activation or cfg.activation
+        layers = [nn.Flatten(), corruption(cfg.corruption, cfg.corruption_rate)]
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            if last and cfg.code_noise > 0:
+                layers.append(GaussianNoise(cfg.code_noise))
+            layers.append(nn.Linear(n_in, n_out))
+            layers.append(activation(coding_act if last else cfg.activation))
+        return nn.Sequential(*layers)
+
+    def _decoder(self, cfg, sizes) -> nn.Sequential:
+        if not cfg.tied:
+            return nn.Sequential(mlp(sizes[::-1], cfg.activation, None),
+                                 nn.Unflatten(1, self.sample_shape))
+        linears = [m for m in self.encoder if isinstance(m, nn.Linear)]
+        layers: list[nn.Module] = []
+        for i, dense in enumerate(reversed(linears)):
+            layers.append(DenseTranspose(dense))
+            if i < len(linears) - 1:
+                layers.append(activation(cfg.activation))
+        return nn.Sequential(*layers, nn.Unflatten(1, self.sample_shape))
 
     @property
     def coding_dim(self) -> int:
         return self.cfg.hidden[-1]
 
+    def regularization(self, codings: Tensor) -> dict[str, Tensor]:
+        """Sparsity penalty on the codings (B, coding_dim) (book: "Sparse Autoencoders")."""
+        cfg = self.cfg
+        if cfg.sparsity == "l1":
+            return {"sparsity": cfg.sparsity_weight * codings.abs().sum(1).mean()}
+        if cfg.sparsity == "kl":
+            kl = kl_sparsity(codings, cfg.sparsity_target)
+            scale = len(codings) if cfg.kl_batch_scaling else 1
+            return {"sparsity": cfg.sparsity_weight * kl / scale}
+        return {}
 
-_TINY = {"model": {"hidden": [16, 4]}}
+    def train_step(self, x, y, opts):
+        lr = plain_sgd_lr(opts["main"]) if self._stack else None
+        if lr is None:
+            return super().train_step(x, y, opts)
+        loss = fused_sgd_step(*self._stack, x, x, lr, self.cfg.output)
+        return {"reconstruction": loss, "loss": loss}
 
-register(
-    "linear_ae", LinearAEConfig,
-    "Undercomplete linear autoencoder 3-2-3 with MSE: finds PCA's principal plane",
-    recipes={
-        # Book notebook: SGD(lr=0.1), MSE, fit(epochs=20), batch 32, on 60 synthetic points.
-        "book": {"data": {"source": "synthetic3d"},
-                 "train": {"optimizer": "sgd", "lr": 0.1, "epochs": 20, "batch_size": 32}},
-        # The book's 40 steps leave the plane ~25 degrees off PCA's; full-batch SGD lr 1.0
-        # for 200 epochs (about a second) converges to it (tests/test_linear_pca.py).
-        "fast": {"data": {"source": "synthetic3d"},
-                 "train": {"optimizer": "sgd", "lr": 1.0, "epochs": 200, "batch_size": 60}},
-    },
-    tiny={"model": {"hidden": [2]}},
-)(DenseAutoencoder)
 
-register(
-    "stacked_ae", DenseAEConfig,
-    "Stacked autoencoder 784-100-30-100-784, SELU, sigmoid output, binary cross-entropy",
-    recipes={
-        # Book: SGD(lr=1.5), binary_crossentropy, 20 epochs, batch 32, Glorot init.
-        "book": {"train": {"optimizer": "sgd", "lr": 1.5, "epochs": 20, "batch_size": 32}},
-        # Book quality in fewer, cheaper epochs: Adam, batch 64, 4 epochs
-        # (benchmarks/recipes.py measures both recipes' time and numbers).
-        "fast": {"train": {"optimizer": "adam", "lr": 2e-3, "epochs": 4, "batch_size": 64}},
-    },
-    tiny=_TINY,
-)(DenseAutoencoder)
+def kl_sparsity(codings: Tensor, target: float) -> Tensor:
+    """sum_units KL(target || q) + KL(1 - target || 1 - q), q = mean activation per unit
+    over the batch; codings in (0, 1). Clipped like Keras's KL divergence (eps 1e-7)."""
+    eps = 1e-7
+    q = codings.mean(0).clamp(eps, 1 - eps)
+    t = torch.tensor(target, dtype=q.dtype, device=q.device).clamp(eps, 1 - eps)
+    return (t * torch.log(t / q) + (1 - t) * torch.log((1 - t) / (1 - q))).sum()
+
+
+def _validate(cfg: DenseAEConfig) -> None:
+    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
+        raise ConfigError(f"model.hidden must be positive layer sizes, got {cfg.hidden}")
+    if cfg.output not in Autoencoder.OUTPUTS:
+        raise ConfigError(f"model.output must be one of {', '.join(Autoencoder.OUTPUTS)}, "
+                          f"got '{cfg.output}'")
+    if cfg.sparsity not in SPARSITY:
+        raise ConfigError(f"model.sparsity must be one of {', '.join(SPARSITY)}, "
+                          f"got '{cfg.sparsity}'")
+    if cfg.sparsity == "kl" and not 0 < cfg.sparsity_target < 1:
+        raise ConfigError(f"model.sparsity_target must be in (0, 1), got {cfg.sparsity_target}")
+    if cfg.sparsity == "kl" and (cfg.coding_activation or cfg.activation) != "sigmoid":
+        raise ConfigError("KL sparsity needs codings in (0, 1): set "
+                          "model.coding_activation=\"sigmoid\"")
+    if cfg.code_noise < 0 or cfg.sparsity_weight < 0:
+        raise ConfigError("model.code_noise and model.sparsity_weight must be >= 0")
+
+
+_CONFIGS = {"linear_ae": LinearAEConfig, "stacked_ae": DenseAEConfig, "tied_ae": TiedAEConfig,
+            "denoising_ae": DenoisingAEConfig, "sparse_ae": SparseAEConfig,
+            "hashing_ae": HashingAEConfig}
+
+for _name, _cfg_cls in _CONFIGS.items():
+    _summary, _recipes, _tiny = DENSE_RECIPES[_name]
+    register(_name, _cfg_cls, _summary, _recipes, _tiny)(DenseAutoencoder)

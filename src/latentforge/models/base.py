@@ -46,9 +46,13 @@ class Autoencoder(Model):
     """An encoder + decoder trained to reconstruct its input (book ch. 17).
 
     Subclasses set `self.encoder` (x -> codings) and `self.decoder` (codings -> logits of
-    shape (B, *sample_shape)), and the config fields `output` ("sigmoid": BCE on logits,
-    "linear": MSE) and optionally override `regularization(codings)`.
+    shape (B, *sample_shape)), and the config field `output`: "sigmoid" (binary
+    cross-entropy on logits, data in [0, 1]), "linear" or "selu" (that activation, then
+    MSE). They may override `regularization(codings)` for extra loss terms; `eval_step`
+    reports them too, so validation losses are comparable with Keras's (which include them).
     """
+
+    OUTPUTS = ("sigmoid", "linear", "selu")
 
     family = "autoencoder"
 
@@ -58,8 +62,12 @@ class Autoencoder(Model):
 
     def decode(self, z: Tensor) -> Tensor:
         """codings (B, coding_dim) -> reconstructions in the data range ([0, 1] for sigmoid)."""
-        out = self.decoder(z)
-        return torch.sigmoid(out) if self.cfg.output == "sigmoid" else out
+        return self.output_activation(self.decoder(z))
+
+    def output_activation(self, out: Tensor) -> Tensor:
+        if self.cfg.output == "sigmoid":
+            return torch.sigmoid(out)
+        return F.selu(out) if self.cfg.output == "selu" else out
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (sigmoid output) or values (linear output), shape of x."""
@@ -72,7 +80,7 @@ class Autoencoder(Model):
         """Mean per-element BCE on logits (Keras binary_crossentropy) or MSE."""
         if self.cfg.output == "sigmoid":
             return F.binary_cross_entropy_with_logits(out, x)
-        return F.mse_loss(out, x)
+        return F.mse_loss(self.output_activation(out), x)
 
     def regularization(self, codings: Tensor) -> dict[str, Tensor]:
         """Extra loss terms on the codings (sparsity, KL...); none by default."""
@@ -95,8 +103,13 @@ class Autoencoder(Model):
         return {k: v.detach() for k, v in terms.items()}
 
     def eval_step(self, x, y):
-        out = self(x)
-        result = {"loss": self.reconstruction_loss(out, x)}
+        codings = self.encode(x)
+        out = self.decoder(codings)
+        reconstruction = self.reconstruction_loss(out, x)
+        extra = self.regularization(codings)
+        result = {"loss": reconstruction + sum(extra.values())}
+        if extra:
+            result.update(reconstruction=reconstruction, **extra)
         if self.cfg.output == "sigmoid":
             result["rounded_accuracy"] = metrics.rounded_accuracy(x, torch.sigmoid(out))
         return result

@@ -1,6 +1,7 @@
 """Small reusable layers and the activation lookup."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from latentforge.errors import ConfigError
@@ -32,3 +33,37 @@ def mlp(sizes: list[int], act: str, last_act: str | None) -> nn.Sequential:
         if name and name != "linear":
             layers.append(activation(name))
     return nn.Sequential(*layers)
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, stddev^2) noise in training mode only (Keras GaussianNoise)."""
+
+    def __init__(self, stddev: float):
+        super().__init__()
+        self.stddev = float(stddev)
+
+    def forward(self, x):
+        if not self.training or self.stddev == 0:
+            return x
+        return x + torch.randn_like(x) * self.stddev
+
+    def extra_repr(self) -> str:
+        return f"stddev={self.stddev}"
+
+
+CORRUPTIONS = ("none", "gaussian", "dropout")
+
+
+def corruption(kind: str, rate: float) -> nn.Module:
+    """Input corruption of denoising autoencoders (book ch. 17, "Denoising Autoencoders"):
+    "gaussian" adds noise of stddev `rate`, "dropout" zeroes inputs with probability `rate`
+    (and scales the rest by 1/(1-rate), as Keras Dropout). Active in training only."""
+    if kind not in CORRUPTIONS:
+        raise ConfigError(f"Unknown corruption '{kind}'. Available: {', '.join(CORRUPTIONS)}")
+    if kind != "none" and not (0 <= rate < (1 if kind == "dropout" else float("inf"))):
+        raise ConfigError(f"Corruption rate must be >= 0 (and < 1 for dropout), got {rate}")
+    if kind == "gaussian":
+        return GaussianNoise(rate)
+    if kind == "dropout":
+        return nn.Dropout(rate)
+    return nn.Identity()
