@@ -74,12 +74,16 @@ def build_model(cfg: RunConfig, sample_shape) -> torch.nn.Module:
 
 
 def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=None,
-          resume: bool = False, overwrite: bool = False, splits=None, callbacks=()) -> Run:
+          resume: bool = False, overwrite: bool = False, splits=None, callbacks=(),
+          init=None) -> Run:
     """Train a registered model (or a resolved RunConfig) and return its `Run`.
 
     run_dir: defaults to runs/<model>-<recipe>. An existing run is refused unless `resume`
     (continue from its last checkpoint, with its saved config plus `overrides`) or
     `overwrite` (delete it first).
+    splits: data to use instead of loading `cfg.data` (the config should still describe it).
+    init: called with the freshly built model before training, e.g. to load pretrained
+        weights (greedy layer-wise training); a resumed run's checkpoint replaces them.
     """
     from latentforge.data import load_data
 
@@ -95,6 +99,8 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     # before the run directory is touched, so a typo never costs an existing run.
     splits = splits or load_data(cfg.data)
     net = build_model(cfg, splits.train.sample_shape)
+    if init is not None:
+        init(net)
     trainer = Trainer(net, splits, cfg, run_dir, callbacks)
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)

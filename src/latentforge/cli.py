@@ -78,6 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     p.add_argument("--out", help="PNG path (default RUN/figures/reconstructions.png)")
 
+    p = add("greedy", help="greedy layer-wise training: one shallow autoencoder at a time, "
+            "stacked, then fine-tuned (book ch. 17)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[100, 30],
+                   help="coding sizes of the phases (default: 100 30)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of each phase (book: 10)")
+    p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning epochs (10)")
+    p.add_argument("--data", help="data source (default fashion-mnist)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="data.* / train.* override for every phase")
+    p.add_argument("--name", default="greedy", help="folder under --runs-dir (greedy)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--overwrite", action="store_true", help="start over")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = add("hashes", help="binary hashes of a hashing_ae run: statistics and a grid of "
+            "images sharing the most common hashes")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--top", type=int, default=10, help="most common hashes shown (10)")
+    p.add_argument("--per-hash", type=int, default=6, help="images per hash (6)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/hash_grid.png)")
+
     p = add("encode", help="write the codings of a split to a .npy file")
     p.add_argument("run", help="run directory")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -192,6 +214,45 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_greedy(args) -> int:
+    from latentforge.training.greedy import GreedyRecipe, train_greedy
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.source={json.dumps(args.data)}")
+    if args.no_progress:
+        overrides.append("train.progress=false")
+    recipe = GreedyRecipe(hidden=tuple(args.hidden), epochs=args.epochs,
+                          finetune_epochs=args.finetune_epochs, overrides=overrides)
+    root = Path(args.runs_dir) / args.name
+    summary = train_greedy(root, recipe, overwrite=args.overwrite)
+    print(f"{'phase':8s}{'val_loss':>12s}{'val_rounded_accuracy':>22s}")
+    for phase, rec in summary.items():
+        acc = rec.get("val_rounded_accuracy")
+        print(f"{phase:8s}{rec.get('val_loss', float('nan')):12.4f}"
+              f"{'-' if acc is None else f'{acc:.4f}':>22s}")
+    print(f"phases in {root}; the fine-tuned model is {root / 'stack'}")
+    return 0
+
+
+def cmd_hashes(args) -> int:
+    from latentforge import api
+    from latentforge.evaluation.hashing import hash_table
+    from latentforge.viz.run_figures import codings_of, hash_grid_png
+
+    if args.top < 1 or args.per_hash < 1:
+        raise LatentforgeError("--top and --per-hash must be at least 1")
+    run = api.load_run(args.run)
+    _require(run, "encode")
+    codes, _, labels = codings_of(run, args.split)
+    for key, value in hash_table(codes, labels).items():
+        print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
+    path = hash_grid_png(run, args.split, args.top, args.per_hash,
+                         Path(args.out) if args.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
 def _require(run, method: str) -> None:
     if not hasattr(run.model, method):
         raise LatentforgeError(f"Model '{run.config.model_name}' cannot {method}.")
@@ -203,7 +264,8 @@ def _print_metrics(record: dict) -> None:
 
 
 COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train,
-            "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "encode": cmd_encode}
+            "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "encode": cmd_encode,
+            "greedy": cmd_greedy, "hashes": cmd_hashes}
 
 
 def main(argv: list[str] | None = None) -> int:

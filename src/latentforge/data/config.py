@@ -11,7 +11,8 @@ class DataConfig:
     source: "fashion-mnist" (default, the book's data), "mnist", "digits" (scikit-learn's
         bundled 8x8 digits, offline), "synthetic3d" (the book's 60-point 3-D set for the
         linear autoencoder), or a path: a folder of images (class subfolders optional),
-        a ``.npy``/``.npz`` array file, or a ``.csv`` table.
+        a ``.npy``/``.npz`` array file, a ``.csv`` table, or ``codings:RUN_DIR`` (the
+        codings of another run's encoder on that run's data, same splits and labels).
     data_dir: folder holding the IDX files; else $LATENTFORGE_DATA, the Debian package's
         folder, the Keras cache, a torchvision root, then a download.
     download: allow a checksum-verified download when no local copy is found.

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from latentforge.data.arrays import load_arrays
+from latentforge.data.codings import PREFIX as CODINGS_PREFIX
+from latentforge.data.codings import load_codings
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits
 from latentforge.data.folders import load_folder
@@ -70,6 +72,8 @@ def resolve_loader(source: str) -> Loader:
     named = NAMED_SOURCES.get(source.strip().lower())
     if named is not None:
         return named
+    if source.startswith(CODINGS_PREFIX):
+        return load_codings
     path = Path(source).expanduser()
     if path.is_dir():
         return load_folder
@@ -80,7 +84,7 @@ def resolve_loader(source: str) -> Loader:
         raise DataError(f"{path} is not a supported data file (suffix '{path.suffix}'); "
                         f"use an {kinds}.")
     raise DataError(f"Unknown data source '{source}': use one of {', '.join(NAMED_SOURCES)}, "
-                    f"or the path of an existing {kinds}.")
+                    f"codings:RUN_DIR, or the path of an existing {kinds}.")
 
 
 def apply_limits(splits: Splits, limit_train: int | None, limit_eval: int | None) -> Splits:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from latentforge.viz.figures import learning_curves, reconstruction_figure, save_figure
+from latentforge.viz.figures import (image_grid, learning_curves, reconstruction_figure,
+                                     save_figure)
+from latentforge.viz.sparsity import activation_histograms
 
 
 def reconstruction_pngs(run, n: int = 5, split: str = "valid", out: Path | None = None) -> Path:
@@ -18,12 +21,48 @@ def reconstruction_pngs(run, n: int = 5, split: str = "valid", out: Path | None 
                        out or Path(run.path) / "figures" / "reconstructions.png")
 
 
+def codings_of(run, split: str = "valid", limit: int | None = None):
+    """(codings (N, D) numpy, images (N, ...) float tensor, labels or None) of a split."""
+    data = run.split(split)
+    n = len(data) if limit is None else min(limit, len(data))
+    x = data.batch(torch.arange(n))
+    y = None if data.y is None else data.y[:n].numpy()
+    return run.encode(x).numpy(), x, y
+
+
+def hash_grid_png(run, split: str = "valid", top: int = 10, per_hash: int = 6,
+                  out: Path | None = None) -> Path:
+    """Images sharing the `top` most common binary hashes, one row per hash."""
+    from latentforge.evaluation.hashing import hash_bits, hash_ints, most_common
+
+    codes, x, _ = codings_of(run, split)
+    rows = most_common(hash_ints(hash_bits(codes)), top)
+    images, titles = [], []
+    for h, idx in rows:
+        for j in range(per_hash):
+            has = j < len(idx)
+            images.append(x[idx[j]].numpy() if has else np.zeros(x.shape[1:], np.float32))
+            titles.append(f"{h:0{codes.shape[1]}b}" if j == 0 else "")
+    fig = image_grid(np.stack(images), n_cols=per_hash, titles=titles)
+    return save_figure(fig, out or Path(run.path) / "figures" / "hash_grid.png")
+
+
 def write_figures(run) -> list[Path]:
-    """Learning curves, plus reconstructions for image autoencoders."""
+    """Learning curves; reconstructions for image autoencoders; activation histograms for
+    sparse ones (fig. 17-11); the common-hash grid for hashing ones."""
+    figures = Path(run.path) / "figures"
     written = []
     if run.history:
         written.append(save_figure(learning_curves(run.history),
-                                   Path(run.path) / "figures" / "learning_curves.png"))
+                                   figures / "learning_curves.png"))
     if hasattr(run.model, "reconstruct") and len(run.model.sample_shape) == 3:
         written.append(reconstruction_pngs(run))
+    cfg = run.config.model
+    if getattr(cfg, "sparsity", "none") != "none" and len(run.split("valid")):
+        codes = codings_of(run, "valid", limit=5000)[0]
+        written.append(save_figure(activation_histograms(codes),
+                                   figures / "activation_histograms.png"))
+    if getattr(cfg, "code_noise", 0) > 0 and len(run.model.sample_shape) == 3 \
+            and len(run.split("valid")):
+        written.append(hash_grid_png(run))
     return written
