@@ -8,7 +8,7 @@ import torch
 
 from latentforge.viz.figures import (image_grid, learning_curves, reconstruction_figure,
                                      save_figure)
-from latentforge.viz.sparsity import activation_histograms
+from latentforge.viz.sparsity import activation_histograms, sparsity_loss_figure
 
 
 def reconstruction_pngs(run, n: int = 5, split: str = "valid", out: Path | None = None) -> Path:
@@ -48,8 +48,9 @@ def hash_grid_png(run, split: str = "valid", top: int = 10, per_hash: int = 6,
 
 
 def write_figures(run) -> list[Path]:
-    """Learning curves; reconstructions for image autoencoders; activation histograms for
-    sparse ones (fig. 17-11); the common-hash grid for hashing ones."""
+    """Learning curves; reconstructions for image autoencoders; activation histograms and
+    sparsity losses for sparse ones (figs. 17-11, 17-10); the common-hash grid for hashing
+    ones."""
     figures = Path(run.path) / "figures"
     written = []
     if run.history:
@@ -62,6 +63,8 @@ def write_figures(run) -> list[Path]:
         codes = codings_of(run, "valid", limit=5000)[0]
         written.append(save_figure(activation_histograms(codes),
                                    figures / "activation_histograms.png"))
+        written.append(save_figure(sparsity_loss_figure(cfg.sparsity_target),
+                                   figures / "sparsity_losses.png"))
     if getattr(cfg, "code_noise", 0) > 0 and len(run.model.sample_shape) == 3 \
             and len(run.split("valid")):
         written.append(hash_grid_png(run))
