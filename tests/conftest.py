@@ -20,6 +20,19 @@ TINY_TRAIN = {"epochs": 2, "batch_size": 16, "progress": False, "device": "cpu",
               "eval_batch_size": 64}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny tensors run far faster on one intra-op thread, and do not fight other processes
+    (OpenMP spinning on a busy 2-core box made a 40-step LSTM on 3 samples take ~1 s instead
+    of ~1 ms). Results do not depend on it (the book run is identical at 1 or 2 threads)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _flatten(sections: dict) -> list[str]:
     """{"model": {"hidden": [16, 4]}} -> ["model.hidden=[16, 4]"] (values as JSON)."""
     return [f"{section}.{key}={json.dumps(value)}"

@@ -97,7 +97,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
         _check_new_dir(run_dir, overwrite)
     # Everything that can fail on bad input (data, model, device, optimizer) is checked
     # before the run directory is touched, so a typo never costs an existing run.
-    splits = splits or load_data(cfg.data)
+    splits = splits if splits is not None else load_data(cfg.data)
     net = build_model(cfg, splits.train.sample_shape)
     if init is not None:
         init(net)

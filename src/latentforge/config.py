@@ -57,6 +57,8 @@ class TrainConfig:
             value, low = getattr(self, name), 0 if name == "epochs" else 1
             if value is not None and value < low:
                 raise ConfigError(f"train.{name} must be at least {low}, got {value}")
+        if not self.lr > 0:  # also catches NaN
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
 
 
 @dataclass
