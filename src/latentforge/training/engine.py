@@ -162,7 +162,7 @@ def evaluate_model(model, data, batch_size: int = 2000) -> dict[str, float]:
     device = next(model.parameters()).device
     totals: dict[str, torch.Tensor] = {}
     for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)))
+        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
         y = data.y[idx].to(device) if data.y is not None else None
         out = model.eval_step(data.batch(idx).to(device), y)
         for k, v in out.items():
