@@ -253,14 +253,16 @@ def test_bad_data_source(cli, in_tmp, bad_inputs, key, fragments):
     assert not (in_tmp / "runs").exists() or not any((in_tmp / "runs").iterdir())
 
 
-@pytest.mark.parametrize("command", [["evaluate"], ["encode"], ["reconstruct", "--n", "2"]])
+@pytest.mark.parametrize("command", [["evaluate"], ["encode"], ["reconstruct", "--n", "2"],
+                                     ["map"], ["probe"], ["pretrain-classifier"], ["hashes"]])
 def test_missing_run_dir(cli, tmp_path, command):
     code, _, err = cli([command[0], tmp_path / "no_such_run", *command[1:]])
     assert code == 2
     assert_one_error_line(err, "no_such_run", "not a latentforge run directory")
 
 
-@pytest.mark.parametrize("command", [["evaluate"], ["encode"], ["reconstruct"]])
+@pytest.mark.parametrize("command", [["evaluate"], ["encode"], ["reconstruct"], ["map"],
+                                     ["probe"], ["pretrain-classifier"]])
 def test_run_dir_without_weights(cli, trained, tmp_path, command):
     half = tmp_path / "half"
     half.mkdir()

@@ -25,6 +25,9 @@ EXAMPLES = """examples:
   latentforge evaluate runs/stacked_ae-book
   latentforge reconstruct runs/stacked_ae-book --n 8
   latentforge encode runs/stacked_ae-book --split test --out codings.npy
+  latentforge map runs/stacked_ae-book --method tsne
+  latentforge probe runs/stacked_ae-book
+  latentforge pretrain-classifier runs/stacked_ae-fast --labels 500
 """
 
 
@@ -105,6 +108,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--out", help=".npy path (default RUN/codings-SPLIT.npy); labels, if any, "
                    "go beside it as *.labels.npy")
+
+    p = add("map", help="2-D map of the codings coloured by class, with thumbnails "
+            "(book figure 17-5)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--method", default="tsne", choices=["tsne", "pca", "umap"],
+                   help="tsne (default), pca, or umap (needs umap-learn)")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--n", type=int, default=5000, help="items mapped, a seeded sample "
+                   "(default 5000, the book's whole validation set)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="PNG path (default RUN/figures/latent_map_METHOD_SPLIT.png)")
+
+    p = add("probe", help="linear-probe and kNN accuracy of the codings (fit on train, "
+            "scored on test)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--k", type=int, default=5, help="neighbours of the kNN vote (5)")
+    p.add_argument("--limit", type=int, help="fit on a seeded sample of this many train "
+                   "items (default: all)")
+
+    p = add("pretrain-classifier", help="few-label classifier on the pretrained encoder "
+            "(frozen, then fine-tuned) against the same network from scratch")
+    p.add_argument("run", help="run directory of a trained autoencoder")
+    p.add_argument("--labels", type=int, default=500, help="labelled train items (500)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="repeats, each with its own labelled subset and inits (0 1 2)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs of every variant (30)")
+    p.add_argument("--frozen-epochs", type=int, default=10,
+                   help="epochs the fine-tuned variant first keeps the encoder frozen (10)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    p.add_argument("--finetune-lr", type=float, default=1e-3,
+                   help="Adam learning rate once the encoder is unfrozen (1e-3)")
+    p.add_argument("--split", default="valid", choices=["valid", "test"],
+                   help="split the accuracies are measured on (valid)")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | mps (cpu)")
     return parser
 
 
@@ -253,6 +290,46 @@ def cmd_hashes(args) -> int:
     return 0
 
 
+def cmd_map(args) -> int:
+    from latentforge import api
+    from latentforge.viz.maps import latent_map_png
+
+    run = api.load_run(args.run)
+    _require(run, "encode")
+    path = latent_map_png(run, args.method, args.split, args.n,
+                          Path(args.out) if args.out else None, args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from latentforge import api
+    from latentforge.evaluation.probes import format_probe_table, probe_run
+    from latentforge.io import atomic_write_text
+
+    run = api.load_run(args.run)
+    result = probe_run(run, n_train=args.limit, k=args.k)
+    print(format_probe_table(result, run.config.model_name))
+    atomic_write_text(Path(args.run) / "probes.json", json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from latentforge import api
+    from latentforge.evaluation.pretrain import PretrainRecipe, pretrain_classifier
+    from latentforge.io import atomic_write_text
+
+    recipe = PretrainRecipe(epochs=args.epochs, frozen_epochs=args.frozen_epochs,
+                            lr=args.lr, finetune_lr=args.finetune_lr)
+    run = api.load_run(args.run)
+    result = pretrain_classifier(run, args.labels, recipe, args.seeds, args.split, args.device)
+    print(result.table())
+    out = Path(args.run) / f"pretrain-{args.labels}-{args.split}.json"
+    atomic_write_text(out, json.dumps(result.to_dict(), indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def _require(run, method: str) -> None:
     if not hasattr(run.model, method):
         raise LatentforgeError(f"Model '{run.config.model_name}' cannot {method}.")
@@ -265,7 +342,8 @@ def _print_metrics(record: dict) -> None:
 
 COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train,
             "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "encode": cmd_encode,
-            "greedy": cmd_greedy, "hashes": cmd_hashes}
+            "greedy": cmd_greedy, "hashes": cmd_hashes, "map": cmd_map, "probe": cmd_probe,
+            "pretrain-classifier": cmd_pretrain}
 
 
 def main(argv: list[str] | None = None) -> int:
