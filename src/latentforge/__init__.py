@@ -6,10 +6,12 @@ Public API (everything else is internal)::
     load_run(path) -> Run
     build_config(model, recipe="book", file=None, overrides=()) -> RunConfig
     available_models() -> list of registered model names
+    AutoencoderTransformer(model="stacked_ae", ...)  # scikit-learn transformer (codings)
 """
 __version__ = "0.1.0"
 
-__all__ = ["Run", "RunConfig", "build_config", "available_models", "load_run", "train", "__version__"]
+__all__ = ["AutoencoderTransformer", "Run", "RunConfig", "build_config", "available_models",
+           "load_run", "train", "__version__"]
 
 
 def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until needed)
@@ -21,6 +23,10 @@ def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until
         from latentforge import config
 
         return getattr(config, name)
+    if name == "AutoencoderTransformer":
+        from latentforge.estimator import AutoencoderTransformer
+
+        return AutoencoderTransformer
     if name == "available_models":
         from latentforge.registry import names
 
