@@ -20,15 +20,17 @@ TINY_TRAIN = {"epochs": 2, "batch_size": 16, "progress": False, "device": "cpu",
               "eval_batch_size": 64}
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_thread():
+@pytest.fixture(autouse=True)
+def one_thread(request):
     """Tiny tensors run far faster on one intra-op thread, and do not fight other processes
     (OpenMP spinning on a busy 2-core box made a 40-step LSTM on 3 samples take ~1 s instead
-    of ~1 ms). Results do not depend on it (the book run is identical at 1 or 2 threads)."""
+    of ~1 ms). Real Fashion-MNIST checks (marked slow) keep torch's default. Results do not
+    depend on it (the book run is identical at 1 or 2 threads)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if request.node.get_closest_marker("slow") is None:
+        torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
 

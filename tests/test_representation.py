@@ -217,3 +217,14 @@ def test_cli_bad_input(cli, run, argv, fragments):
     code, _, err = cli([argv[0], run.path, *argv[1:]])
     assert code == 2
     assert_one_error_line(err, *fragments)
+
+
+@pytest.mark.parametrize("name", ["conv_ae", "recurrent_ae", "tied_ae", "denoising_ae",
+                                  "sparse_ae", "hashing_ae"])
+def test_tools_work_for_every_autoencoder(name, tmp_path):
+    run = lf.train(name, overrides=tiny_overrides(name, epochs=1), run_dir=tmp_path / name)
+    run = lf.load_run(tmp_path / name)
+    result = pretrain_classifier(run, 40, PretrainRecipe(epochs=2, frozen_epochs=1), seeds=[0])
+    assert result.coding_dim == run.model.coding_dim
+    assert 0 <= result.mean("finetuned") <= 1
+    assert 0 <= probe_run(run, k=3)["knn"] <= 1

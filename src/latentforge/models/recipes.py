@@ -82,7 +82,9 @@ DENSE_RECIPES = {
             # Book notebook: GaussianNoise(15) before Dense(16, sigmoid), Nadam(), 10 epochs.
             "book": {"train": {"optimizer": "nadam", "lr": 1e-3, "epochs": 10,
                                "batch_size": 32}},
-            "fast": {"train": {"optimizer": "nadam", "lr": 2e-3, "epochs": 5,
+            # Measured: val BCE 0.3354 / rounded acc 0.8860 in 8 epochs (book: 0.3371 /
+            # 0.8862 in 10 epochs at batch 32), about half the wall time.
+            "fast": {"train": {"optimizer": "nadam", "lr": 5e-3, "epochs": 8,
                                "batch_size": 64}},
         },
         {"model": {"hidden": [16, 8]}},
