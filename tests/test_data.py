@@ -486,3 +486,13 @@ def test_tensordata_batch_range_subset_head():
     with pytest.raises(DataError, match="one label per sample"):
         TensorData(x, torch.tensor([0, 1]))
     assert isinstance(load_data(DataConfig(source="synthetic3d")), Splits)
+
+
+def test_sample_indices_seeded_sorted_and_complete():
+    data = TensorData(torch.zeros(50, 3, dtype=torch.uint8), None)
+    a, b = data.sample_indices(10, seed=3), data.sample_indices(10, seed=3)
+    assert torch.equal(a, b) and len(a) == 10 and len(set(a.tolist())) == 10
+    assert torch.equal(a, a.sort().values) and a.max() < 50
+    assert not torch.equal(a, data.sample_indices(10, seed=4))
+    assert torch.equal(data.sample_indices(None), torch.arange(50))
+    assert torch.equal(data.sample_indices(80), torch.arange(50))

@@ -58,6 +58,14 @@ class TensorData:
             return self.to_float(self.x.index_select(0, idx))
         return self.to_float(self.x[idx])
 
+    def sample_indices(self, n: int | None, seed: int = 0) -> torch.Tensor:
+        """Sorted int64 indices of a seeded random sample of `n` items; all when `n` is None
+        or at least len(self). The same (n, seed) always picks the same items."""
+        if n is None or n >= len(self):
+            return torch.arange(len(self))
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        return perm[:n].sort().values
+
     @staticmethod
     def to_float(xb: torch.Tensor) -> torch.Tensor:
         """Convert an already-indexed slice: uint8 -> float32 / 255 in [0, 1]; float -> float32."""

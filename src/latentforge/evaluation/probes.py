@@ -78,16 +78,10 @@ def knn_accuracy(train_codes, train_y, test_codes, test_y, k: int = 5) -> float:
 
 def _codings(run, data, n: int | None, seed: int):
     """Codings and labels of `n` items of `data` (a seeded sample; all when n is None)."""
-    import torch
-
     if data.y is None:
         raise DataError(f"Probes need class labels and the data source "
                         f"'{run.config.data.source}' has none.")
-    if n is not None and n < len(data):
-        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-        idx = idx.sort().values
-    else:
-        idx = torch.arange(len(data))
+    idx = data.sample_indices(n, seed)
     codes = run.encode(data.batch(idx))
     return codes.reshape(len(idx), -1).numpy(), data.y[idx].numpy()
 

@@ -146,8 +146,6 @@ def latent_map_png(run, method: str = "tsne", split: str = "valid", n: int | Non
     """Encode `n` items of `run`'s `split` (a seeded sample when the split is larger; all
     when n is None), embed them in 2-D and write the map; returns the PNG path
     (default RUN/figures/latent_map_<method>_<split>.png)."""
-    import torch
-
     from latentforge.viz.figures import save_figure
 
     if method not in METHODS:
@@ -157,11 +155,7 @@ def latent_map_png(run, method: str = "tsne", split: str = "valid", n: int | Non
     if not hasattr(run.model, "encode"):
         raise DataError(f"Model '{run.config.model_name}' has no encoder to map.")
     data = run.split(split)
-    if n is not None and n < len(data):
-        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-        idx = idx.sort().values
-    else:
-        idx = torch.arange(len(data))
+    idx = data.sample_indices(n, seed)
     x = data.batch(idx)
     codes = run.encode(x).reshape(len(idx), -1).numpy()
     points = embed_2d(codes, method, seed)
