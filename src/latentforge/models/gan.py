@@ -1,0 +1,516 @@
+"""GANs of book ch. 17 ("Generative Adversarial Networks"): ``gan`` (dense) and ``dcgan``
+(deep convolutional), one `GAN` base that writes the book's two-phase step once.
+
+Book step (``train_gan``), per batch of B real images:
+  phase 1  D trains on B fakes G(z) (label 0) and the B reals (label 1), fakes detached;
+  phase 2  G trains through the frozen D on B new codings, labels 1 for the fakes.
+Binary cross-entropy on D's logits (`binary_cross_entropy_with_logits`, not sigmoid + BCE);
+the phase-1 loss is the mean over all 2B outputs, as Keras's one ``train_on_batch``. D
+scores fakes and reals in two calls (same loss, no BatchNorm in D): minibatch
+discrimination then compares fakes with fakes and reals with reals (Salimans et al. 2016).
+
+Choices, where the book leaves them open:
+- Frozen D (phase 2): D's parameters have requires_grad off and only G's optimizer steps;
+  D stays in training mode, so its dropout is active (Keras ``trainable=False`` freezes
+  weights but not dropout). D has no BatchNorm, so there is no BN mode to choose.
+- G is in training mode in both phases (its BatchNorm uses batch statistics; the phase-1
+  fakes are made under no_grad). The book's ``generator(noise)`` runs in Keras's inference
+  mode, with lagging moving statistics: D would train on fakes G never produces in phase 2.
+  So G's BN moving statistics get two updates per step (phases 1 and 2) instead of one.
+- All noise (codings, dropout, replay draws, WGAN-GP alphas) comes from torch's global RNG:
+  the engine's checkpointed RNG state gives bitwise-exact resume. `eval_step` draws its fakes
+  from a `torch.Generator` seeded with ``model.eval_seed`` on every call: validation numbers
+  are reproducible and do not disturb the training noise.
+
+Options (config fields, off by default, the book's tricks against mode collapse):
+- ``conditional``: class-conditional GAN (Mirza & Osindero 2014; book exercise 11). The
+  one-hot label (K = n_classes) is appended to G's codings and to D's input: as K extra
+  features after flattening (dense D) or as K constant image planes (conv D). Fakes take the
+  labels of the real batch. `generate(n, labels)` then makes images of the given classes.
+- ``replay_fraction`` / ``replay_size``: experience replay, see `gan_parts.ReplayBuffer`.
+- ``minibatch_kernels``: minibatch discrimination before D's last layer.
+- ``loss="wgan-gp"``: WGAN-GP (Gulrajani et al. 2017): D is a critic (same network, its
+  output is the score, no sigmoid); critic loss mean D(fake) - mean D(real) + gp_weight * GP,
+  G loss -mean D(G(z)); G steps once every ``n_critic`` critic steps (a checkpointed counter,
+  one critic step per batch). The penalty needs per-sample critic scores, so it refuses
+  minibatch discrimination (the critics here never have BatchNorm).
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentforge.errors import ConfigError, DataError
+from latentforge.models.base import Model
+from latentforge.models.conv import KerasConvTranspose2d
+from latentforge.models.gan_parts import (Discriminator, ReplayBuffer, gradient_penalty,
+                                          keras_same_padding)
+from latentforge.models.init import keras_init_
+from latentforge.models.layers import mlp
+from latentforge.registry import register
+from latentforge.training.optim import make_optimizer
+
+LOSSES = ("bce", "wgan-gp")
+
+
+@dataclass
+class GANOptions:
+    """Fields every GAN shares (defaults: the book's plain GAN, all tricks off).
+
+    codings: size of the noise vector z ~ N(0, I) (book: 30 for the GAN, 100 for DCGAN).
+    loss: "bce" (book) or "wgan-gp" (Gulrajani et al. 2017).
+    gp_weight / n_critic: WGAN-GP's lambda (paper: 10) and critic steps per generator step
+        (paper: 5); used with loss="wgan-gp" only.
+    conditional / n_classes: class-conditional G and D (book exercise 11); labels in
+        [0, n_classes) are required in the data.
+    replay_fraction: share of D's fakes drawn from a buffer of past fakes (0 = off; the
+        rest are fresh). replay_size: fakes the buffer keeps (uint8: replay_size *
+        prod(sample_shape) bytes in every weights file, 7.8 MB for 10,000 28x28 fakes).
+    minibatch_kernels / minibatch_dim: Salimans et al.'s B and C (0 = off; paper: 100, 5).
+    minibatch_group: samples compared with each other (the book's batch, 32).
+    d_lr / g_lr: learning rate of D's / G's optimizer; None = train.lr (book: one lr).
+    eval_seed: seed of the codings of validation fakes.
+    """
+
+    codings: int = 30
+    loss: str = "bce"
+    gp_weight: float = 10.0
+    n_critic: int = 5
+    conditional: bool = False
+    n_classes: int = 10
+    replay_fraction: float = 0.0
+    replay_size: int = 10000
+    minibatch_kernels: int = 0
+    minibatch_dim: int = 5
+    minibatch_group: int = 32
+    d_lr: float | None = None
+    g_lr: float | None = None
+    eval_seed: int = 0
+
+
+@dataclass
+class GANConfig(GANOptions):
+    """Book's GAN: G Dense 100 -> 150 -> 784 sigmoid, D Dense 150 -> 100 -> 1, SELU.
+
+    g_hidden / d_hidden: hidden layer sizes of G and D; activation: theirs (book: "selu").
+    """
+
+    g_hidden: tuple[int, ...] = (100, 150)
+    d_hidden: tuple[int, ...] = (150, 100)
+    activation: str = "selu"
+
+
+@dataclass
+class DCGANConfig(GANOptions):
+    """Book's DCGAN (codings 100).
+
+    g_channels: G = Dense(g_channels[0] * H/4 * W/4) -> reshape, then per entry BatchNorm ->
+        Conv2DTranspose(next entry or the image's channels, kernel, stride 2, "same"),
+        SELU between, tanh last (book: 128, 64). H and W must be divisible by
+        2 ** len(g_channels).
+    d_channels: D = per entry Conv2D(entry, kernel, stride 2, "same") -> LeakyReLU(0.2) ->
+        Dropout(dropout), then Flatten -> Dense(1) (book: 64, 128; dropout 0.4).
+    kernel: 5 (book). bn_momentum / bn_eps: Keras BatchNormalization defaults (momentum
+        0.99 = torch 0.01, epsilon 1e-3). Images are rescaled to [-1, 1] inside the model.
+    """
+
+    codings: int = 100
+    g_channels: tuple[int, ...] = (128, 64)
+    d_channels: tuple[int, ...] = (64, 128)
+    kernel: int = 5
+    dropout: float = 0.4
+    leaky_slope: float = 0.2
+    bn_momentum: float = 0.01
+    bn_eps: float = 1e-3
+
+
+class GAN(Model):
+    """Generator + discriminator with the book's two-phase step.
+
+    Subclasses build the networks: `build_generator(n_labels)` maps (B, codings + n_labels)
+    to images (B, *sample_shape) in the model range, `build_discriminator(n_labels)` returns
+    a `Discriminator`. The model range is [0, 1] (sigmoid G) or [-1, 1] when `tanh_range`
+    (tanh G; reals are rescaled x * 2 - 1). Data in and out of the public methods is [0, 1].
+    """
+
+    family = "gan"
+    tanh_range = False
+
+    def __init__(self, cfg: GANOptions, sample_shape):
+        super().__init__(cfg, sample_shape)
+        _validate_options(cfg)
+        n_labels = cfg.n_classes if cfg.conditional else 0
+        self.generator = self.build_generator(n_labels)
+        self.discriminator = self.build_discriminator(n_labels)
+        keras_init_(self)
+        self.replay = (ReplayBuffer(cfg.replay_size, self.sample_shape)
+                       if cfg.replay_fraction > 0 else None)
+        if cfg.loss == "wgan-gp":
+            self.register_buffer("critic_steps", torch.zeros((), dtype=torch.int64))
+
+    def build_generator(self, n_labels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def build_discriminator(self, n_labels: int) -> Discriminator:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ engine contract
+
+    def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
+        """{"discriminator", "generator"}: train.optimizer each (book: two RMSprop)."""
+        d_cfg = replace(train_cfg, lr=self.cfg.d_lr) if self.cfg.d_lr else train_cfg
+        g_cfg = replace(train_cfg, lr=self.cfg.g_lr) if self.cfg.g_lr else train_cfg
+        return {"discriminator": make_optimizer(self.discriminator.parameters(), d_cfg),
+                "generator": make_optimizer(self.generator.parameters(), g_cfg)}
+
+    def train_step(self, x: Tensor, y: Tensor | None, opts: dict) -> dict[str, Tensor]:
+        """x: (B, *sample_shape) in [0, 1], y: (B,) labels (conditional only). Phase 1 (D),
+        then phase 2 (G; for WGAN-GP every n_critic-th step). Returns detached batch means:
+        loss = d_loss + g_loss, d_loss, g_loss and d_real_acc, d_fake_acc (BCE) or
+        wasserstein, gradient_penalty (WGAN-GP; on critic-only steps g_loss is -mean
+        critic score of the fresh fakes, G's loss without a G step)."""
+        labels = self._checked_labels(y)
+        real = self.to_model(x)
+        fake, fake_labels, n_fresh = self._fakes_for_d(len(x), labels)
+        terms, d_fake = self._d_step(real, labels, fake, fake_labels, opts["discriminator"])
+        if self._g_step_due():
+            terms["g_loss"] = self._g_step(len(x), labels, opts["generator"])
+        else:
+            terms["g_loss"] = self._g_loss(d_fake[:n_fresh])
+        terms["loss"] = terms["d_loss"] + terms["g_loss"]
+        return {k: v.detach() for k, v in terms.items()}
+
+    def eval_step(self, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+        """D's losses and accuracies on real x (B, *sample_shape) and on B fakes from codings
+        seeded with `eval_seed` (same fakes on every call; WGAN-GP: no penalty, it needs
+        gradients)."""
+        labels = self._checked_labels(y)
+        gen = torch.Generator(device=x.device).manual_seed(self.cfg.eval_seed)
+        d_fake = self.score(self._fake(len(x), labels, gen), labels)
+        terms = self._d_losses(self.score(self.to_model(x), labels), d_fake)
+        terms["g_loss"] = self._g_loss(d_fake)
+        terms["loss"] = terms["d_loss"] + terms["g_loss"]
+        return terms
+
+    # ------------------------------------------------------------------ public use
+
+    @torch.no_grad()
+    def generate(self, n: int, labels=None, generator: torch.Generator | None = None) -> Tensor:
+        """n images (n, *sample_shape) in [0, 1] from G in eval mode.
+
+        labels (conditional GANs): an int (all n of that class), a sequence or tensor (n,),
+        or None (classes 0, 1, ..., K-1, 0, ... in turn). generator: the RNG of the codings
+        (default: torch's global RNG).
+        """
+        labels = self._generation_labels(n, labels)
+        with _evaluating(self):
+            return self.to_data(self._fake(n, labels, generator))
+
+    @torch.no_grad()
+    def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D's probability that each image is real: x (n, *sample_shape) in [0, 1] -> (n,),
+        eval mode (no dropout). WGAN-GP: sigmoid of the critic score (same ranking).
+        With minibatch discrimination the scores depend on the groups of x.
+        labels: (n,), required by (and only by) conditional GANs."""
+        if labels is not None and not self.cfg.conditional:
+            raise ConfigError("labels need a conditional GAN (model.conditional=true).")
+        labels = self._checked_labels(labels)
+        with _evaluating(self):
+            return torch.sigmoid(self.score(self.to_model(x), labels))
+
+    @property
+    def coding_dim(self) -> int:
+        """Size of G's codings z (without the one-hot labels of a conditional GAN)."""
+        return self.cfg.codings
+
+    def decode(self, z: Tensor, labels=None) -> Tensor:
+        """G on given codings: z (n, coding_dim) -> images (n, *sample_shape) in [0, 1], in
+        the model's current mode, with autograd as the caller has it (like an autoencoder's
+        decode; used for latent interpolations). labels: as in `generate`."""
+        device = next(self.parameters()).device
+        return self.to_data(self._g(z.to(device), self._generation_labels(len(z), labels)))
+
+    def score(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D's raw scores (B,) of images x in the model range (logits / critic values)."""
+        return self.discriminator(x, self._onehot(labels))
+
+    def to_model(self, x: Tensor) -> Tensor:
+        """Data range [0, 1] -> model range ([-1, 1] for tanh generators)."""
+        return x * 2 - 1 if self.tanh_range else x
+
+    def to_data(self, g: Tensor) -> Tensor:
+        """Model range -> data range [0, 1]."""
+        return (g + 1) / 2 if self.tanh_range else g
+
+    # ------------------------------------------------------------------ the two phases
+
+    def _fake(self, n: int, labels: Tensor | None,
+              generator: torch.Generator | None = None) -> Tensor:
+        """G(z) for n codings z ~ N(0, I): (n, *sample_shape) in the model range. z is drawn
+        on the generator's device (a CPU generator gives the same codings on any device)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.cfg.codings, generator=generator,
+                        device=device if generator is None else generator.device).to(device)
+        return self._g(z, labels)
+
+    def _g(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        """G(z [+ one-hot labels]): z (n, codings) -> (n, *sample_shape) in the model range."""
+        onehot = self._onehot(labels)
+        return self.generator(z if onehot is None else torch.cat([z, onehot], 1))
+
+    def _fakes_for_d(self, n: int, labels: Tensor | None):
+        """Phase-1 fakes (n, ...) without gradients: fresh ones, then replayed past ones
+        (the fresh ones enter the buffer first). Returns (fakes, their labels, n_fresh)."""
+        n_old = min(round(self.cfg.replay_fraction * n), n - 1) if self.replay else 0
+        fresh_labels = None if labels is None else labels[:n - n_old]
+        with torch.no_grad():
+            fresh = self._fake(n - n_old, fresh_labels)
+        if not n_old:
+            return fresh, fresh_labels, n
+        self.replay.push(self.to_data(fresh), fresh_labels)
+        old, old_labels = self.replay.sample(n_old)
+        fake_labels = None if labels is None else torch.cat([fresh_labels, old_labels])
+        return torch.cat([fresh, self.to_model(old)]), fake_labels, n - n_old
+
+    def _d_step(self, real, labels, fake, fake_labels, opt):
+        """Phase 1: one optimizer step of D. Returns (loss terms, D's scores of the fakes)."""
+        d_real, d_fake = self.score(real, labels), self.score(fake, fake_labels)
+        terms = self._d_losses(d_real, d_fake)
+        if self.cfg.loss == "wgan-gp":
+            gp = gradient_penalty(lambda xh: self.score(xh, labels), real, fake)
+            terms["gradient_penalty"] = gp
+            terms["d_loss"] = terms["d_loss"] + self.cfg.gp_weight * gp
+        opt.zero_grad(set_to_none=True)
+        terms["d_loss"].backward()
+        opt.step()
+        return terms, d_fake.detach()
+
+    def _g_step(self, n: int, labels: Tensor | None, opt) -> Tensor:
+        """Phase 2: G through the frozen D (no gradient reaches D's weights)."""
+        self.discriminator.requires_grad_(False)
+        try:
+            g_loss = self._g_loss(self.score(self._fake(n, labels), labels))
+            opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt.step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return g_loss
+
+    def _g_step_due(self) -> bool:
+        if self.cfg.loss != "wgan-gp":
+            return True
+        self.critic_steps += 1
+        return int(self.critic_steps) % self.cfg.n_critic == 0
+
+    def _d_losses(self, d_real: Tensor, d_fake: Tensor) -> dict[str, Tensor]:
+        """D's loss on scores of reals (B,) and fakes (B,), without the gradient penalty."""
+        if self.cfg.loss == "wgan-gp":
+            wasserstein = d_real.mean() - d_fake.mean()
+            return {"d_loss": -wasserstein, "wasserstein": wasserstein}
+        scores = torch.cat([d_fake, d_real])
+        targets = torch.cat([torch.zeros_like(d_fake), torch.ones_like(d_real)])
+        return {"d_loss": F.binary_cross_entropy_with_logits(scores, targets),
+                "d_real_acc": (d_real > 0).float().mean(),
+                "d_fake_acc": (d_fake < 0).float().mean()}
+
+    def _g_loss(self, d_fake: Tensor) -> Tensor:
+        """G's loss from D's scores of its fakes: BCE with labels 1, or -mean critic score."""
+        if self.cfg.loss == "wgan-gp":
+            return -d_fake.mean()
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+    # ------------------------------------------------------------------ labels
+
+    def _onehot(self, labels: Tensor | None) -> Tensor | None:
+        if labels is None:
+            return None
+        return F.one_hot(labels, self.cfg.n_classes).to(next(self.parameters()).dtype)
+
+    def _checked_labels(self, y: Tensor | None) -> Tensor | None:
+        """The labels a conditional GAN needs (None otherwise); bad labels raise DataError."""
+        if not self.cfg.conditional:
+            return None
+        if y is None:
+            raise DataError("The conditional GAN (model.conditional=true) needs class labels, "
+                            "but the data has none; use a labelled source or set "
+                            "model.conditional=false.")
+        k = self.cfg.n_classes
+        if bool(((y < 0) | (y >= k)).any()):
+            raise DataError(f"Labels must lie in [0, {k}) (model.n_classes={k}), got "
+                            f"{int(y.min())}..{int(y.max())}; set model.n_classes.")
+        return y
+
+    def _generation_labels(self, n: int, labels) -> Tensor | None:
+        if not self.cfg.conditional:
+            if labels is not None:
+                raise ConfigError("labels need a conditional GAN (model.conditional=true).")
+            return None
+        device = next(self.parameters()).device
+        if labels is None:
+            return torch.arange(n, device=device) % self.cfg.n_classes
+        labels = torch.as_tensor(labels, dtype=torch.int64, device=device)
+        labels = labels.expand(n) if labels.dim() == 0 else labels
+        if labels.shape != (n,):
+            raise DataError(f"generate({n}, labels): give one label per image, got "
+                            f"{tuple(labels.shape)}")
+        return self._checked_labels(labels)
+
+
+class DenseGAN(GAN):
+    """Book's GAN: flat G and D (any sample shape; G's sigmoid output is in [0, 1])."""
+
+    def __init__(self, cfg: GANConfig, sample_shape):
+        if min((*cfg.g_hidden, *cfg.d_hidden), default=1) < 1:
+            raise ConfigError(f"model.g_hidden and model.d_hidden must be positive layer "
+                              f"sizes, got {list(cfg.g_hidden)}, {list(cfg.d_hidden)}")
+        super().__init__(cfg, sample_shape)
+
+    def build_generator(self, n_labels: int) -> nn.Module:
+        cfg, n_out = self.cfg, math.prod(self.sample_shape)
+        sizes = [cfg.codings + n_labels, *cfg.g_hidden, n_out]
+        return nn.Sequential(mlp(sizes, cfg.activation, "sigmoid"),
+                             nn.Unflatten(1, self.sample_shape))
+
+    def build_discriminator(self, n_labels: int) -> Discriminator:
+        cfg = self.cfg
+        sizes = [math.prod(self.sample_shape) + n_labels, *cfg.d_hidden]
+        return Discriminator(mlp(sizes, cfg.activation, cfg.activation), sizes[-1],
+                             "features", _minibatch(cfg))
+
+
+class DCGAN(GAN):
+    """Book's DCGAN on images (C, H, W): tanh G, images rescaled to [-1, 1] for D."""
+
+    tanh_range = True
+
+    def __init__(self, cfg: DCGANConfig, sample_shape):
+        _validate_dcgan(cfg, tuple(sample_shape))
+        super().__init__(cfg, sample_shape)
+
+    def build_generator(self, n_labels: int) -> nn.Module:
+        cfg, (c, h, w) = self.cfg, self.sample_shape
+        n = len(cfg.g_channels)
+        sizes = [(h >> i, w >> i) for i in range(n, -1, -1)]  # smallest first
+        layers: list[nn.Module] = [
+            nn.Linear(cfg.codings + n_labels, cfg.g_channels[0] * sizes[0][0] * sizes[0][1]),
+            nn.Unflatten(1, (cfg.g_channels[0], *sizes[0]))]
+        outs = (*cfg.g_channels[1:], c)
+        for i, (n_in, n_out) in enumerate(zip(cfg.g_channels, outs)):
+            layers += [nn.BatchNorm2d(n_in, momentum=cfg.bn_momentum, eps=cfg.bn_eps),
+                       KerasConvTranspose2d(n_in, n_out, cfg.kernel, sizes[i + 1]),
+                       nn.SELU() if i < n - 1 else nn.Tanh()]
+        return nn.Sequential(*layers)
+
+    def build_discriminator(self, n_labels: int) -> Discriminator:
+        cfg, (c, h, w) = self.cfg, self.sample_shape
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip((c + n_labels, *cfg.d_channels[:-1]), cfg.d_channels):
+            layers += [keras_same_padding((h, w), cfg.kernel),
+                       nn.Conv2d(n_in, n_out, cfg.kernel, stride=2),
+                       nn.LeakyReLU(cfg.leaky_slope), nn.Dropout(cfg.dropout)]
+            h, w = -(-h // 2), -(-w // 2)
+        layers.append(nn.Flatten())
+        return Discriminator(nn.Sequential(*layers), cfg.d_channels[-1] * h * w, "planes",
+                             _minibatch(cfg))
+
+
+def _minibatch(cfg: GANOptions) -> tuple[int, int, int]:
+    return cfg.minibatch_kernels, cfg.minibatch_dim, cfg.minibatch_group
+
+
+@contextmanager
+def _evaluating(module: nn.Module):
+    """Eval mode inside the block, the previous mode after it."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def _validate_options(cfg: GANOptions) -> None:
+    if cfg.loss not in LOSSES:
+        raise ConfigError(f"model.loss must be one of {', '.join(LOSSES)}, got '{cfg.loss}'")
+    checks = [("codings", cfg.codings >= 1, "at least 1"),
+              ("n_classes", cfg.n_classes >= 2 or not cfg.conditional, "at least 2"),
+              ("replay_fraction", 0 <= cfg.replay_fraction < 1, "in [0, 1)"),
+              ("replay_size", cfg.replay_size >= 1, "at least 1"),
+              ("minibatch_kernels", cfg.minibatch_kernels >= 0, "at least 0"),
+              ("minibatch_dim", cfg.minibatch_dim >= 1, "at least 1"),
+              ("minibatch_group", cfg.minibatch_group >= 2, "at least 2"),
+              ("gp_weight", cfg.gp_weight >= 0, "at least 0"),
+              ("n_critic", cfg.n_critic >= 1, "at least 1"),
+              ("d_lr", cfg.d_lr is None or cfg.d_lr > 0, "positive or null"),
+              ("g_lr", cfg.g_lr is None or cfg.g_lr > 0, "positive or null")]
+    for name, ok, need in checks:
+        if not ok:
+            raise ConfigError(f"model.{name} must be {need}, got {getattr(cfg, name)}")
+    if cfg.loss == "wgan-gp" and cfg.minibatch_kernels:
+        raise ConfigError("model.loss='wgan-gp' penalises per-sample critic gradients, which "
+                          "minibatch discrimination couples across the batch; set "
+                          "model.minibatch_kernels=0 or model.loss='bce'.")
+
+
+def _validate_dcgan(cfg: DCGANConfig, shape: tuple[int, ...]) -> None:
+    if len(shape) != 3:
+        raise ConfigError(f"dcgan needs images of shape (C, H, W); the data has samples of "
+                          f"shape {shape}. Use the dense 'gan' for tables.")
+    if not cfg.g_channels or not cfg.d_channels or min(*cfg.g_channels, *cfg.d_channels) < 1:
+        raise ConfigError("model.g_channels and model.d_channels must be non-empty lists of "
+                          f"positive channel counts, got {cfg.g_channels}, {cfg.d_channels}")
+    if cfg.kernel < 2:
+        raise ConfigError(f"model.kernel must be at least 2, got {cfg.kernel}")
+    if not 0 <= cfg.dropout < 1:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
+    step = 2 ** len(cfg.g_channels)
+    if shape[1] % step or shape[2] % step:
+        raise ConfigError(
+            f"dcgan's generator doubles the size {len(cfg.g_channels)} times from a "
+            f"(H/{step}, W/{step}) start, so height and width must be divisible by {step}; "
+            f"the data has {shape[1]}x{shape[2]}. Resize the images or change model.g_channels.")
+
+
+# Keras RMSprop() defaults: lr 0.001, rho 0.9, epsilon 1e-7 (TrainConfig's rho/eps).
+_BOOK_TRAIN = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 50, "batch_size": 32}
+
+register(
+    "gan", GANConfig,
+    "GAN: dense generator 30-100-150-784 and discriminator 784-150-100-1, SELU (book)",
+    {
+        # Book: binary cross-entropy, RMSprop each, batch 32, train_gan(n_epochs=50).
+        # Measured on one CPU thread: ~6.7 s/epoch (3.5 ms/step), so the book's 50 epochs
+        # take ~6 min; `fast` stops at 10 (~1 min), shapes clear but noisier.
+        "book": {"train": dict(_BOOK_TRAIN)},
+        "fast": {"train": {**_BOOK_TRAIN, "epochs": 10}},
+        # Gulrajani et al. 2017: Adam(1e-4, betas 0, 0.9), lambda 10, 5 critic steps.
+        "wgan_gp": {"model": {"loss": "wgan-gp"},
+                    "train": {"optimizer": "adam", "lr": 1e-4, "betas": [0.0, 0.9],
+                              "epochs": 50, "batch_size": 64}},
+    },
+    {"model": {"codings": 4, "g_hidden": [8], "d_hidden": [8], "replay_fraction": 0.5,
+               "replay_size": 40}},
+)(DenseGAN)
+
+register(
+    "dcgan", DCGANConfig,
+    "DCGAN: dense + 2 transposed-conv generator (BN, SELU, tanh), 2-conv discriminator",
+    {
+        # Book: binary cross-entropy, RMSprop each, batch 32, train_gan(n_epochs=50).
+        # Measured on one CPU thread: ~173 ms/step, ~5 min/epoch: the book's 50 epochs are
+        # for a GPU. `fast` is one book epoch: shoes, trousers and shirts are recognisable.
+        "book": {"train": dict(_BOOK_TRAIN)},
+        "fast": {"train": {**_BOOK_TRAIN, "epochs": 1}},
+        # WGAN-GP critic: no dropout (the paper's DCGAN critic has none).
+        "wgan_gp": {"model": {"loss": "wgan-gp", "dropout": 0.0},
+                    "train": {"optimizer": "adam", "lr": 1e-4, "betas": [0.0, 0.9],
+                              "epochs": 20, "batch_size": 64}},
+    },
+    {"model": {"codings": 8, "g_channels": [8, 4], "d_channels": [4, 8]}},
+)(DCGAN)
