@@ -101,6 +101,10 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     net = build_model(cfg, splits.train.sample_shape)
     if init is not None:
         init(net)
+    if hasattr(net, "generate"):  # generative models: a fixed-noise grid every epoch
+        from latentforge.viz.samples import SampleGrid
+
+        callbacks = [*callbacks, SampleGrid()]
     trainer = Trainer(net, splits, cfg, run_dir, callbacks)
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)

@@ -70,10 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = add("evaluate", help="loss and rounded accuracy of a run on valid/test")
+    p = add("evaluate", help="metrics that fit the run: losses and rounded accuracy; for "
+            "VAEs the test ELBO and IWAE NLL; for generative models FID/KID/precision/"
+            "recall/class coverage of samples")
     p.add_argument("run", help="run directory")
     p.add_argument("--split", nargs="+", default=["valid", "test"],
                    choices=["train", "valid", "test"])
+    p.add_argument("--samples", type=int, default=10_000, help="samples for the sample "
+                   "metrics of generative models (10000; 0 skips them)")
+    p.add_argument("--k", type=int, default=50, help="importance samples of the VAE's "
+                   "IWAE NLL (50; 0 skips the likelihood)")
 
     p = add("reconstruct", help="figure of originals over reconstructions")
     p.add_argument("run", help="run directory")
@@ -126,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5, help="neighbours of the kNN vote (5)")
     p.add_argument("--limit", type=int, help="fit on a seeded sample of this many train "
                    "items (default: all)")
+
+    p = add("generate", help="sample new images from a generative run (vae, gan, dcgan)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--n", type=int, default=64, help="number of images (64)")
+    p.add_argument("--label", type=int, help="class of every sample (conditional GANs)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/generated.png)")
+    p.add_argument("--npy", help="also write the images (N, C, H, W) in [0, 1] to this .npy")
+
+    p = add("interpolate", help="decoded paths between latent points: lerp/slerp between "
+            "real images (or prior samples), the book's grid resize, per-dimension sweeps")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--method", default="lerp", choices=["lerp", "slerp", "grid", "traverse"])
+    p.add_argument("--steps", type=int, default=8, help="images per path (8)")
+    p.add_argument("--pairs", type=int, default=4, help="paths, one per row (4)")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"],
+                   help="where the real end points come from (valid)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="PNG path (default RUN/figures/interpolation_METHOD.png)")
 
     p = add("pretrain-classifier", help="few-label classifier on the pretrained encoder "
             "(frozen, then fine-tuned) against the same network from scratch")
@@ -202,14 +227,40 @@ def cmd_evaluate(args) -> int:
     from latentforge import api
     from latentforge.io import atomic_write_text
 
+    if args.samples < 0 or args.k < 0:
+        raise LatentforgeError("--samples and --k must be >= 0")
     run = api.load_run(args.run)
     results = {split: run.evaluate(split) for split in args.split}
     keys = sorted({k for r in results.values() for k in r})
     print(f"{'split':8s}" + "".join(f"{k:>18s}" for k in keys))
     for split, res in results.items():
         print(f"{split:8s}" + "".join(f"{res.get(k, float('nan')):18.4f}" for k in keys))
+    results.update(_extra_evaluations(run, args))
     atomic_write_text(Path(args.run) / "evaluation.json", json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _extra_evaluations(run, args) -> dict:
+    """Likelihood (VAEs) and sample quality (generative models), printed and returned."""
+    out = {}
+    if hasattr(run.model, "posterior") and args.k:
+        from latentforge.evaluation.likelihood import likelihood_report
+
+        out["likelihood"] = likelihood_report(run, "test", k=args.k)
+        print(f"test likelihood (nats per image, k={args.k}):")
+        _print_metrics(out["likelihood"])
+    if hasattr(run.model, "generate") and args.samples:
+        from latentforge.evaluation.sample_quality import SOURCES, sample_quality
+
+        if run.config.data.source in SOURCES:
+            out["samples"] = sample_quality(run, args.samples)
+            print(f"{args.samples} samples against the test split (shipped feature network):")
+            _print_metrics({k: v for k, v in out["samples"].items() if k != "class_shares"})
+            shares = " ".join(f"{v:.3f}" for v in out["samples"]["class_shares"])
+            print(f"  {'class_shares':22s} {shares}")
+        else:
+            print("sample metrics skipped: the shipped feature network is for Fashion-MNIST")
+    return out
 
 
 def cmd_reconstruct(args) -> int:
@@ -226,27 +277,20 @@ def cmd_reconstruct(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    import numpy as np
+    import torch
 
     from latentforge import api
-    from latentforge.io import atomic_path
 
     run = api.load_run(args.run)
     _require(run, "encode")
     data = run.split(args.split)
-    import torch
-
     codings = run.encode(data.batch(torch.arange(len(data)))).numpy()
     out = Path(args.out) if args.out else Path(args.run) / f"codings-{args.split}.npy"
     if out.suffix != ".npy":
         raise LatentforgeError(f"--out must end in .npy, got '{out}'")
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, codings)
+    _save_npy(out, codings)
     if data.y is not None:
-        with atomic_path(out.with_suffix(".labels.npy")) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, data.y.numpy())
+        _save_npy(out.with_suffix(".labels.npy"), data.y.numpy())
     print(f"wrote {out}: {codings.shape[0]} codings of size {codings.shape[1]}")
     return 0
 
@@ -314,6 +358,60 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    from latentforge import api
+    from latentforge.viz.figures import image_grid, save_figure
+    from latentforge.generation.sampling import draw_samples
+
+    if args.n < 1:
+        raise LatentforgeError(f"--n must be at least 1, got {args.n}")
+    for path, suffix in ((args.out, ".png"), (args.npy, ".npy")):
+        if path and Path(path).suffix.lower() != suffix:
+            raise LatentforgeError(f"'{path}' must end in {suffix}")
+    run = api.load_run(args.run)
+    _require(run, "generate")
+    if args.label is not None:
+        _check_label(run, args.label)
+    images = draw_samples(run.model, args.n, args.seed, args.label).numpy()
+    out = Path(args.out) if args.out else Path(args.run) / "figures" / "generated.png"
+    print(f"wrote {save_figure(image_grid(images, n_cols=min(8, args.n)), out)}")
+    if args.npy:
+        _save_npy(Path(args.npy), images)
+        print(f"wrote {args.npy}: {images.shape[0]} images of shape {images.shape[1:]}")
+    return 0
+
+
+def _check_label(run, label: int) -> None:
+    cfg = run.model.cfg
+    if not getattr(cfg, "conditional", False):
+        raise LatentforgeError(f"--label needs a conditional model; '{run.path}' is an "
+                               f"unconditional {run.config.model_name} (train one with "
+                               "--set model.conditional=true).")
+    if not 0 <= label < int(cfg.n_classes):
+        raise LatentforgeError(f"--label must be in [0, {int(cfg.n_classes) - 1}], got {label}")
+
+
+def _save_npy(path: Path, array) -> None:
+    import numpy as np
+
+    from latentforge.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+
+def cmd_interpolate(args) -> int:
+    from latentforge import api
+    from latentforge.viz.interpolation import interpolation_png
+
+    run = api.load_run(args.run)
+    path = interpolation_png(run, args.method, args.steps, args.pairs, args.split, args.seed,
+                             Path(args.out) if args.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_pretrain(args) -> int:
     from latentforge import api
     from latentforge.evaluation.pretrain import PretrainRecipe, pretrain_classifier
@@ -343,7 +441,8 @@ def _print_metrics(record: dict) -> None:
 COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train,
             "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "encode": cmd_encode,
             "greedy": cmd_greedy, "hashes": cmd_hashes, "map": cmd_map, "probe": cmd_probe,
-            "pretrain-classifier": cmd_pretrain}
+            "pretrain-classifier": cmd_pretrain, "generate": cmd_generate,
+            "interpolate": cmd_interpolate}
 
 
 def main(argv: list[str] | None = None) -> int:
