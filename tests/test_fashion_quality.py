@@ -79,3 +79,18 @@ def test_pretraining_with_500_labels_beats_scratch(tmp_path):
     assert run.history[-1]["val_loss"] <= 0.3054 + 0.003
     assert result.gain >= 0.03, result.table()
     assert result.mean("finetuned") >= 0.76
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION.is_dir(), reason="needs dataset-fashion-mnist")
+def test_vae_fast_recipe_reaches_book_vae_loss(tmp_path):
+    """Book VAE (25 epochs RMSprop): val loss 0.3142-0.3158 (mean-pixel BCE + KL/784); the
+    fast recipe measured 0.3140-0.3149 over seeds 42, 1, 2, 3. Its test ELBO / IWAE NLL are
+    consistent: IWAE with more samples gives a tighter (lower) NLL than -ELBO."""
+    from latentforge.evaluation.likelihood import likelihood_report
+
+    run = lf.train("vae", "fast", overrides=["train.progress=false"], run_dir=tmp_path / "vae")
+    final = run.history[-1]
+    assert final["val_loss"] <= 0.3160
+    report = likelihood_report(lf.load_run(tmp_path / "vae"), "test", k=20, limit=2000)
+    assert report["iwae_nll_nats"] < report["neg_elbo_nats"] < 784 * 0.33
