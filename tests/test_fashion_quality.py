@@ -86,11 +86,19 @@ def test_pretraining_with_500_labels_beats_scratch(tmp_path):
 def test_vae_fast_recipe_reaches_book_vae_loss(tmp_path):
     """Book VAE (25 epochs RMSprop): val loss 0.3142-0.3158 (mean-pixel BCE + KL/784); the
     fast recipe measured 0.3140-0.3149 over seeds 42, 1, 2, 3. Its test ELBO / IWAE NLL are
-    consistent: IWAE with more samples gives a tighter (lower) NLL than -ELBO."""
+    consistent (IWAE's NLL below -ELBO), and its samples score as measured."""
     from latentforge.evaluation.likelihood import likelihood_report
 
     run = lf.train("vae", "fast", overrides=["train.progress=false"], run_dir=tmp_path / "vae")
     final = run.history[-1]
     assert final["val_loss"] <= 0.3160
-    report = likelihood_report(lf.load_run(tmp_path / "vae"), "test", k=20, limit=2000)
+    loaded = lf.load_run(tmp_path / "vae")
+    report = likelihood_report(loaded, "test", k=20, limit=2000)
     assert report["iwae_nll_nats"] < report["neg_elbo_nats"] < 784 * 0.33
+    # Samples on the shipped feature network (measured with 2,000 samples: FID 112.0,
+    # precision 0.805, 9 classes >= 5%; 10,000 training images give FID 0.3).
+    from latentforge.evaluation.sample_quality import sample_quality
+
+    quality = sample_quality(loaded, 2000)
+    assert 60 < quality["fid"] < 140
+    assert quality["classes_covered"] >= 8 and quality["precision"] > 0.7
