@@ -161,22 +161,31 @@ class ConvAutoencoder(Autoencoder):
 
 
 def _validate(cfg: ConvAEConfig, sample_shape: tuple[int, ...]) -> None:
-    if len(sample_shape) != 3:
-        raise ConfigError(f"conv_ae needs images of shape (C, H, W); the data has samples of "
-                          f"shape {sample_shape}. Use a dense model (stacked_ae) for tables.")
-    if not cfg.filters or any(f < 1 for f in cfg.filters):
-        raise ConfigError(f"model.filters must be positive channel counts, got {cfg.filters}")
-    if cfg.kernel < 3 or cfg.kernel % 2 == 0:
-        raise ConfigError(f"model.kernel must be odd and at least 3, got {cfg.kernel}")
+    check_conv_stages("conv_ae", cfg.filters, cfg.kernel, sample_shape,
+                      "Use a dense model (stacked_ae) for tables.")
     if cfg.output not in ("sigmoid", "linear"):
         raise ConfigError(f"model.output must be 'sigmoid' or 'linear', got '{cfg.output}'")
-    need = 2 ** len(cfg.filters)
+
+
+def check_conv_stages(model: str, filters, kernel: int, sample_shape: tuple[int, ...],
+                      alternative: str) -> None:
+    """ConfigError unless `sample_shape` is an image (C, H, W) that `len(filters)` conv +
+    max-pool stages with odd `kernel` can halve that many times. alternative: what to use
+    for non-image data (ends the message)."""
+    if len(sample_shape) != 3:
+        raise ConfigError(f"{model} needs images of shape (C, H, W); the data has samples of "
+                          f"shape {sample_shape}. {alternative}")
+    if not filters or any(f < 1 for f in filters):
+        raise ConfigError(f"model.filters must be positive channel counts, got {filters}")
+    if kernel < 3 or kernel % 2 == 0:
+        raise ConfigError(f"model.kernel must be odd and at least 3, got {kernel}")
+    need = 2 ** len(filters)
     if min(sample_shape[1:]) < need:
         raise ConfigError(
-            f"conv_ae with {len(cfg.filters)} conv + max-pool stages (model.filters="
-            f"{list(cfg.filters)}) halves the image {len(cfg.filters)} times, so height and "
-            f"width must be at least {need}; the data has {sample_shape[1]}x{sample_shape[2]}. "
-            "Use fewer filters or larger images.")
+            f"{model} with {len(filters)} conv + max-pool stages (model.filters="
+            f"{list(filters)}) halves the image {len(filters)} times, so height and width "
+            f"must be at least {need}x{need}; the data has {sample_shape[1]}x"
+            f"{sample_shape[2]}. Use fewer filters or larger images.")
 
 
 CONV_RECIPES = {

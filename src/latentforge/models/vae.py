@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from latentforge.errors import ConfigError
 from latentforge.evaluation import metrics
 from latentforge.models.base import Autoencoder
-from latentforge.models.conv import KerasConvTranspose2d, stage_sizes
+from latentforge.models.conv import KerasConvTranspose2d, check_conv_stages, stage_sizes
 from latentforge.models.init import keras_init_
 from latentforge.models.layers import activation, mlp
 from latentforge.registry import register
@@ -229,18 +229,8 @@ def _validate(cfg: VAEConfig, shape: tuple[int, ...]) -> None:
 
 
 def _validate_conv(cfg: VAEConfig, shape: tuple[int, ...]) -> None:
-    if len(shape) != 3:
-        raise ConfigError(f"model.arch='conv' needs images of shape (C, H, W); the data has "
-                          f"samples of shape {shape}. Use arch 'dense' (model vae) for tables.")
-    if not cfg.filters or any(f < 1 for f in cfg.filters):
-        raise ConfigError(f"model.filters must be positive channel counts, got {cfg.filters}")
-    if cfg.kernel < 3 or cfg.kernel % 2 == 0:
-        raise ConfigError(f"model.kernel must be odd and at least 3, got {cfg.kernel}")
-    need = 2 ** len(cfg.filters)
-    if min(shape[1:]) < need:
-        raise ConfigError(f"{len(cfg.filters)} conv + max-pool stages (model.filters="
-                          f"{list(cfg.filters)}) need images of at least {need}x{need}; the "
-                          f"data has {shape[1]}x{shape[2]}. Use fewer filters.")
+    check_conv_stages("model.arch='conv'", cfg.filters, cfg.kernel, shape,
+                      "Use arch 'dense' (model vae) for tables.")
 
 
 # Book: RMSprop() = lr 0.001, rho 0.9, epsilon 1e-7; fit(epochs=25, batch_size=128).
