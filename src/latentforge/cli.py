@@ -28,6 +28,10 @@ EXAMPLES = """examples:
   latentforge map runs/stacked_ae-book --method tsne
   latentforge probe runs/stacked_ae-book
   latentforge pretrain-classifier runs/stacked_ae-fast --labels 500
+  latentforge train dcgan --recipe fast
+  latentforge generate runs/dcgan-fast --n 64
+  latentforge interpolate runs/vae-book --method slerp
+  latentforge evaluate runs/dcgan-fast          # FID, KID, precision/recall, coverage
 """
 
 
@@ -52,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     add = functools.partial(sub.add_parser, parents=[common])  # -q works on every command
 
+    _add_core_commands(add)
+    _add_autoencoder_commands(add)
+    _add_generative_commands(add)
+    return parser
+
+
+def _add_core_commands(add) -> None:
+    """models, config, train, evaluate."""
     add("models", help="list registered models and their recipes")
 
     p = add("config", help="print the resolved config of a model and recipe")
@@ -81,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=50, help="importance samples of the VAE's "
                    "IWAE NLL (50; 0 skips the likelihood)")
 
+
+def _add_autoencoder_commands(add) -> None:
+    """reconstruct, greedy, hashes, encode, map, probe, pretrain-classifier."""
     p = add("reconstruct", help="figure of originals over reconstructions")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=5, help="number of images (default 5)")
@@ -133,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="fit on a seeded sample of this many train "
                    "items (default: all)")
 
+    p = add("pretrain-classifier", help="few-label classifier on the pretrained encoder "
+            "(frozen, then fine-tuned) against the same network from scratch")
+    p.add_argument("run", help="run directory of a trained autoencoder")
+    p.add_argument("--labels", type=int, default=500, help="labelled train items (500)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="repeats, each with its own labelled subset and inits (0 1 2)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs of every variant (30)")
+    p.add_argument("--frozen-epochs", type=int, default=10,
+                   help="epochs the fine-tuned variant first keeps the encoder frozen (10)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    p.add_argument("--finetune-lr", type=float, default=1e-3,
+                   help="Adam learning rate once the encoder is unfrozen (1e-3)")
+    p.add_argument("--split", default="valid", choices=["valid", "test"],
+                   help="split the accuracies are measured on (valid)")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | mps (cpu)")
+
+
+def _add_generative_commands(add) -> None:
+    """generate, interpolate."""
     p = add("generate", help="sample new images from a generative run (vae, gan, dcgan)")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=64, help="number of images (64)")
@@ -151,23 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the real end points come from (valid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="PNG path (default RUN/figures/interpolation_METHOD.png)")
-
-    p = add("pretrain-classifier", help="few-label classifier on the pretrained encoder "
-            "(frozen, then fine-tuned) against the same network from scratch")
-    p.add_argument("run", help="run directory of a trained autoencoder")
-    p.add_argument("--labels", type=int, default=500, help="labelled train items (500)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                   help="repeats, each with its own labelled subset and inits (0 1 2)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs of every variant (30)")
-    p.add_argument("--frozen-epochs", type=int, default=10,
-                   help="epochs the fine-tuned variant first keeps the encoder frozen (10)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
-    p.add_argument("--finetune-lr", type=float, default=1e-3,
-                   help="Adam learning rate once the encoder is unfrozen (1e-3)")
-    p.add_argument("--split", default="valid", choices=["valid", "test"],
-                   help="split the accuracies are measured on (valid)")
-    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | mps (cpu)")
-    return parser
 
 
 def _version() -> str:
