@@ -95,7 +95,7 @@ def _add_core_commands(add) -> None:
 
 
 def _add_autoencoder_commands(add) -> None:
-    """reconstruct, greedy, hashes, encode, map, probe, pretrain-classifier."""
+    """reconstruct, greedy, hashes, encode, map, probe, search, pretrain-classifier."""
     p = add("reconstruct", help="figure of originals over reconstructions")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=5, help="number of images (default 5)")
@@ -147,6 +147,23 @@ def _add_autoencoder_commands(add) -> None:
     p.add_argument("--k", type=int, default=5, help="neighbours of the kNN vote (5)")
     p.add_argument("--limit", type=int, help="fit on a seeded sample of this many train "
                    "items (default: all)")
+
+    p = add("search", help="nearest items of a database split to a query image, by codings "
+            "(or binary hashes), with a figure")
+    p.add_argument("run", help="run directory")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--query", metavar="IMG", help="query image file")
+    group.add_argument("--index", type=int, default=0, help="query item of --split (0)")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"],
+                   help="split of the --index query (test)")
+    p.add_argument("--db", default="train", choices=["train", "valid", "test"],
+                   help="split searched (train)")
+    p.add_argument("--k", type=int, default=10, help="neighbours returned (10)")
+    p.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine", "hamming"],
+                   help="distance between codings; hamming = binary hashes (hashing_ae)")
+    p.add_argument("--precision", type=int, metavar="N", help="also measure the share of "
+                   "same-class neighbours over N seeded --split queries")
+    p.add_argument("--out", help="PNG path (default RUN/figures/search.png)")
 
     p = add("pretrain-classifier", help="few-label classifier on the pretrained encoder "
             "(frozen, then fine-tuned) against the same network from scratch")
@@ -429,6 +446,55 @@ def cmd_interpolate(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    import torch
+
+    from latentforge import api
+    from latentforge.evaluation.search import nearest, retrieval_precision
+    from latentforge.viz.figures import image_grid, save_figure
+
+    out = Path(args.out) if args.out else Path(args.run) / "figures" / "search.png"
+    if out.suffix.lower() != ".png":
+        raise LatentforgeError(f"--out must end in .png, got '{out}'")
+    run = api.load_run(args.run)
+    _require(run, "encode")
+    x, name = _query_image(run, args)
+    db = run.split(args.db)
+    idx, dist = nearest(run.encode(x[None]), run.encode(db.batch(torch.arange(len(db)))),
+                        args.k, args.metric)
+    idx, dist = idx[0], dist[0]
+    label = (lambda i: db.classes[db.y[i]] if db.classes else int(db.y[i])) \
+        if db.y is not None else (lambda i: "-")
+    print(f"query: {name}; {args.k} nearest of {len(db)} {args.db} items ({args.metric})")
+    print(f"{'rank':>4s} {'index':>7s} {'distance':>10s}  class")
+    for rank, (i, d) in enumerate(zip(idx.tolist(), dist.tolist()), 1):
+        print(f"{rank:4d} {i:7d} {d:10.4f}  {label(i)}")
+    images = torch.cat([x[None], db.batch(idx)]).numpy()
+    titles = ["query"] + [str(label(i)) for i in idx.tolist()]
+    print(f"wrote {save_figure(image_grid(images, n_cols=len(images), titles=titles), out)}")
+    if args.precision:
+        result = retrieval_precision(run, args.k, args.precision, args.split, args.db,
+                                     args.metric)
+        print(f"same-class share of the {args.k} nearest over {result['n_queries']} "
+              f"{args.split} queries: {result['precision_at_k']:.4f}")
+    return 0
+
+
+def _query_image(run, args):
+    """(query image (*sample_shape) float in [0, 1], its description)."""
+    import torch
+
+    if args.query:
+        from latentforge.data.folders import read_image
+
+        x = torch.from_numpy(read_image(Path(args.query), run.model.sample_shape).copy())
+        return x.float() / 255, args.query
+    data = run.split(args.split)
+    if not 0 <= args.index < len(data):
+        raise LatentforgeError(f"--index must be in [0, {len(data) - 1}], got {args.index}")
+    return data.batch(torch.tensor([args.index]))[0], f"{args.split} item {args.index}"
+
+
 def cmd_pretrain(args) -> int:
     from latentforge import api
     from latentforge.evaluation.pretrain import PretrainRecipe, pretrain_classifier
@@ -459,7 +525,7 @@ COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train,
             "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "encode": cmd_encode,
             "greedy": cmd_greedy, "hashes": cmd_hashes, "map": cmd_map, "probe": cmd_probe,
             "pretrain-classifier": cmd_pretrain, "generate": cmd_generate,
-            "interpolate": cmd_interpolate}
+            "interpolate": cmd_interpolate, "search": cmd_search}
 
 
 def main(argv: list[str] | None = None) -> int:

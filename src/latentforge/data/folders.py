@@ -89,6 +89,19 @@ def _read(path: Path, mode: str | None = None, size: int | None = None):
                         "delete or replace it.") from exc
 
 
+def read_image(path: Path, sample_shape: tuple[int, ...]) -> np.ndarray:
+    """One image file as uint8 ``sample_shape`` (C, H, W), converted to grayscale (C = 1)
+    or RGB (C = 3) and resized to a square H = W, as a model of that input expects."""
+    channels, h, w = sample_shape
+    if h != w or channels not in (1, 3):
+        raise DataError(f"Image queries need a model of square grayscale or RGB images; this "
+                        f"one takes {tuple(sample_shape)}.")
+    if not Path(path).is_file():
+        raise DataError(f"Query image '{path}' does not exist.")
+    a = _read(Path(path), "L" if channels == 1 else "RGB", h)
+    return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
+
+
 def _target_mode(files: list[Path], grayscale: bool | None) -> str:
     """"L" or "RGB" for the whole folder, following ``data.grayscale``."""
     modes = [_read(f) for f in files]  # header only: also refuses non-images early
