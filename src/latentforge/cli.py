@@ -463,14 +463,12 @@ def cmd_search(args) -> int:
     idx, dist = nearest(run.encode(x[None]), run.encode(db.batch(torch.arange(len(db)))),
                         args.k, args.metric)
     idx, dist = idx[0], dist[0]
-    label = (lambda i: db.classes[db.y[i]] if db.classes else int(db.y[i])) \
-        if db.y is not None else (lambda i: "-")
     print(f"query: {name}; {args.k} nearest of {len(db)} {args.db} items ({args.metric})")
     print(f"{'rank':>4s} {'index':>7s} {'distance':>10s}  class")
     for rank, (i, d) in enumerate(zip(idx.tolist(), dist.tolist()), 1):
-        print(f"{rank:4d} {i:7d} {d:10.4f}  {label(i)}")
+        print(f"{rank:4d} {i:7d} {d:10.4f}  {_class_name(db, i)}")
     images = torch.cat([x[None], db.batch(idx)]).numpy()
-    titles = ["query"] + [str(label(i)) for i in idx.tolist()]
+    titles = ["query"] + [_class_name(db, i) for i in idx.tolist()]
     print(f"wrote {save_figure(image_grid(images, n_cols=len(images), titles=titles), out)}")
     if args.precision:
         result = retrieval_precision(run, args.k, args.precision, args.split, args.db,
@@ -478,6 +476,13 @@ def cmd_search(args) -> int:
         print(f"same-class share of the {args.k} nearest over {result['n_queries']} "
               f"{args.split} queries: {result['precision_at_k']:.4f}")
     return 0
+
+
+def _class_name(data, i: int) -> str:
+    """Item i's class name (or number; "-" without labels)."""
+    if data.y is None:
+        return "-"
+    return str(data.classes[data.y[i]] if data.classes else int(data.y[i]))
 
 
 def _query_image(run, args):
@@ -540,6 +545,11 @@ def main(argv: list[str] | None = None) -> int:
     except LatentforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted: the last saved checkpoint is kept; continue with --resume",
               file=sys.stderr)
