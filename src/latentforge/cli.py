@@ -450,7 +450,7 @@ def cmd_search(args) -> int:
     import torch
 
     from latentforge import api
-    from latentforge.evaluation.search import nearest, retrieval_precision
+    from latentforge.evaluation.search import nearest, retrieval_precision, split_codings
     from latentforge.viz.figures import image_grid, save_figure
 
     out = Path(args.out) if args.out else Path(args.run) / "figures" / "search.png"
@@ -460,8 +460,8 @@ def cmd_search(args) -> int:
     _require(run, "encode")
     x, name = _query_image(run, args)
     db = run.split(args.db)
-    idx, dist = nearest(run.encode(x[None]), run.encode(db.batch(torch.arange(len(db)))),
-                        args.k, args.metric)
+    db_codes = split_codings(run, args.db)
+    idx, dist = nearest(run.encode(x[None]), db_codes, args.k, args.metric)
     idx, dist = idx[0], dist[0]
     print(f"query: {name}; {args.k} nearest of {len(db)} {args.db} items ({args.metric})")
     print(f"{'rank':>4s} {'index':>7s} {'distance':>10s}  class")
@@ -472,7 +472,7 @@ def cmd_search(args) -> int:
     print(f"wrote {save_figure(image_grid(images, n_cols=len(images), titles=titles), out)}")
     if args.precision:
         result = retrieval_precision(run, args.k, args.precision, args.split, args.db,
-                                     args.metric)
+                                     args.metric, db=db_codes)
         print(f"same-class share of the {args.k} nearest over {result['n_queries']} "
               f"{args.split} queries: {result['precision_at_k']:.4f}")
     return 0

@@ -52,16 +52,23 @@ def same_class_share(neighbour_labels: Tensor, query_labels: Tensor) -> float:
     return float((neighbour_labels == query_labels[:, None]).float().mean())
 
 
+def split_codings(run, split: str) -> Tensor:
+    """Codings (N, D) of every item of one of `run`'s splits: the search database."""
+    data = run.split(split)
+    return run.encode(data.batch(torch.arange(len(data))))
+
+
 def retrieval_precision(run, k: int = 10, n_queries: int = 1000, query_split: str = "test",
                         db_split: str = "train", metric: str = "euclidean",
-                        seed: int = 0) -> dict:
+                        seed: int = 0, db: Tensor | None = None) -> dict:
     """Mean share of same-class items among the k nearest `db_split` items of `n_queries`
-    seeded `query_split` items (precision@k of class retrieval)."""
+    seeded `query_split` items (precision@k of class retrieval). db: that split's codings
+    when the caller has them already (else they are computed)."""
     db_data, q_data = run.split(db_split), run.split(query_split)
     if db_data.y is None or q_data.y is None:
         raise DataError("Retrieval precision needs class labels; this run's data has none.")
     q_idx = q_data.sample_indices(n_queries, seed)
-    db = run.encode(db_data.batch(torch.arange(len(db_data))))
+    db = split_codings(run, db_split) if db is None else db
     idx, _ = nearest(run.encode(q_data.batch(q_idx)), db, k, metric)
     return {"precision_at_k": same_class_share(db_data.y[idx], q_data.y[q_idx]), "k": k,
             "n_queries": len(q_idx), "database": len(db), "metric": metric}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentforge.generation.sampling import class_labels, draw_samples
+from latentforge.generation.sampling import draw_samples
 from latentforge.training.engine import Callback
 from latentforge.viz.figures import image_grid, save_figure
 
@@ -27,7 +27,7 @@ class SampleGrid(Callback):
         if epoch % self.every:
             return
         images = draw_samples(trainer.model, self.n, self.seed).numpy()
-        conditional = class_labels(trainer.model, 1) is not None
-        cols = int(trainer.model.cfg.n_classes) if conditional else 10
+        cfg = trainer.model.cfg
+        cols = int(cfg.n_classes) if getattr(cfg, "conditional", False) else 10
         path = Path(trainer.run_dir) / "figures" / SAMPLES_DIR / f"epoch-{epoch:03d}.png"
         save_figure(image_grid(images, n_cols=cols), path)
