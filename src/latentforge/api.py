@@ -66,6 +66,13 @@ class Run:
         """The model's evaluation metrics on one split (e.g. loss, rounded_accuracy)."""
         return evaluate_model(self.model, self.split(split), self.config.train.eval_batch_size)
 
+    def report(self, out: str | Path | None = None) -> Path:
+        """Write the run's self-contained HTML report (default RUN/report.html); see
+        `latentforge.viz.report.write_report`."""
+        from latentforge.viz.report import write_report
+
+        return write_report(self.path, out)
+
 
 def build_model(cfg: RunConfig, sample_shape) -> torch.nn.Module:
     """A freshly initialised model for `cfg` (seeded by cfg.train.seed)."""
@@ -95,6 +102,10 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     else:
         cfg = cfg or build_config(model, recipe, overrides=overrides)
         _check_new_dir(run_dir, overwrite)
+    if cfg.train.tensorboard:  # fails early (ConfigError) when TensorBoard is missing
+        from latentforge.training.tensorboard import TensorBoardLogger
+
+        callbacks = [*callbacks, TensorBoardLogger.checked()]
     # Everything that can fail on bad input (data, model, device, optimizer) is checked
     # before the run directory is touched, so a typo never costs an existing run.
     splits = splits if splits is not None else load_data(cfg.data)

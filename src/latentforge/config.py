@@ -35,6 +35,8 @@ class TrainConfig:
     threads: torch intra-op threads for this run; None keeps torch's default.
     seed: seeds parameters init, shuffling and noise; same seed + same device = same run.
     progress: show a progress bar on a terminal.
+    tensorboard: write TensorBoard scalars to RUN/tensorboard/ (needs the `tensorboard`
+        extra: pip install 'latentforge[tensorboard]').
     """
 
     epochs: int = 10
@@ -50,6 +52,7 @@ class TrainConfig:
     threads: int | None = None
     seed: int = 42
     progress: bool = True
+    tensorboard: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for values no run can use."""

@@ -1,0 +1,54 @@
+"""TensorBoard logging of the epoch metrics, as a training `Callback` (``train.tensorboard``).
+
+Optional: needs the `tensorboard` extra (``pip install 'latentforge[tensorboard]'``). Every
+numeric value of an epoch's metrics line (loss, val_loss, step, time_s, ...) becomes a scalar
+of the same name at global step = epoch, written with `torch.utils.tensorboard.SummaryWriter`
+into ``RUN/tensorboard/``. A resumed run adds a new events file to that folder and continues
+at the next epoch. View with ``tensorboard --logdir runs``.
+"""
+from __future__ import annotations
+
+from latentforge.errors import ConfigError
+from latentforge.training.engine import Callback
+
+TB_DIR = "tensorboard"
+MISSING = "train.tensorboard=true needs TensorBoard: pip install 'latentforge[tensorboard]'"
+
+
+def summary_writer_cls():
+    """`torch.utils.tensorboard.SummaryWriter`; ConfigError when TensorBoard is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch raises ImportError itself when `tensorboard` is absent
+        raise ConfigError(MISSING) from None
+    return SummaryWriter
+
+
+class TensorBoardLogger(Callback):
+    """Writes each epoch record's numeric values to RUN/tensorboard/ (step = epoch)."""
+
+    def __init__(self, writer_cls=None):
+        self.writer_cls = writer_cls
+        self.writer = None
+
+    @classmethod
+    def checked(cls) -> "TensorBoardLogger":
+        """A logger whose TensorBoard import already succeeded (else ConfigError), so a
+        missing package fails before the run directory is touched."""
+        return cls(summary_writer_cls())
+
+    def on_epoch_end(self, trainer, record: dict) -> None:
+        if self.writer is None:
+            writer_cls = self.writer_cls or summary_writer_cls()
+            self.writer = writer_cls(log_dir=str(trainer.run_dir / TB_DIR))
+        step = int(record["epoch"])
+        for key, value in record.items():
+            if key != "epoch" and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                self.writer.add_scalar(key, value, global_step=step)
+        self.writer.flush()
+
+    def on_fit_end(self, trainer) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
