@@ -24,6 +24,8 @@ class DataConfig:
     grayscale: convert folder images to one channel (True), to RGB (False), or keep the
         mode when every image agrees (None).
     label_column: CSV column holding integer class labels, if any.
+    train_classes: keep only these class labels in train and valid (one-class anomaly
+        detection: train on normal items); test keeps every class. None keeps all.
     """
 
     source: str = "fashion-mnist"
@@ -38,3 +40,4 @@ class DataConfig:
     image_size: int | None = None
     grayscale: bool | None = None
     label_column: str | None = None
+    train_classes: list[int] | None = None

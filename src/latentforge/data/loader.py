@@ -9,6 +9,8 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from latentforge.data.arrays import load_arrays
 from latentforge.data.codings import PREFIX as CODINGS_PREFIX
 from latentforge.data.codings import load_codings
@@ -65,6 +67,10 @@ def validate_config(cfg: DataConfig) -> None:
              cfg.grayscale, "true, false or None", "true")
     _require(cfg.label_column is None or isinstance(cfg.label_column, (str, int)),
              "label_column", cfg.label_column, "a column name or index", "label")
+    classes = cfg.train_classes
+    _require(classes is None or (isinstance(classes, (list, tuple)) and len(classes) > 0
+                                 and all(_is_int(c) and c >= 0 for c in classes)),
+             "train_classes", classes, "None or a non-empty list of class labels", "[0]")
 
 
 def resolve_loader(source: str) -> Loader:
@@ -99,6 +105,30 @@ def apply_limits(splits: Splits, limit_train: int | None, limit_eval: int | None
     return out
 
 
+def keep_classes(splits: Splits, classes: list[int] | None) -> Splits:
+    """Keep only the items labelled one of ``classes`` in train and valid (test keeps all)."""
+    if classes is None:
+        return splits
+    if splits.train.y is None:
+        raise DataError(f"data.train_classes needs class labels, but '{splits.name}' has "
+                        "none; use a labelled source (class subfolders, a label column).")
+    n_classes = int(splits.train.y.max()) + 1
+    unknown = sorted(set(classes) - set(range(n_classes)))
+    if unknown:
+        raise DataError(f"data.train_classes {unknown} are not labels of '{splits.name}' "
+                        f"(labels 0..{n_classes - 1}).")
+    wanted = torch.tensor(sorted(set(classes)))
+
+    def keep(part):
+        return part.subset(torch.nonzero(torch.isin(part.y, wanted)).squeeze(1))
+
+    valid = keep(splits.valid) if len(splits.valid) else splits.valid
+    out = Splits(splits.name, keep(splits.train), valid, splits.test, dict(splits.info))
+    out.info["train_classes"] = sorted(set(classes))
+    out.info["sizes"] = out.sizes()
+    return out
+
+
 def load_data(cfg: DataConfig) -> Splits:
     """Load the data ``cfg`` describes (see `DataConfig`) as `Splits`.
 
@@ -108,6 +138,7 @@ def load_data(cfg: DataConfig) -> Splits:
     """
     validate_config(cfg)
     splits = resolve_loader(cfg.source)(cfg)
-    splits = apply_limits(splits, cfg.limit_train, cfg.limit_eval)
+    splits = keep_classes(apply_limits(splits, cfg.limit_train, cfg.limit_eval),
+                          cfg.train_classes)
     log.info("data %s: %s", splits.name, splits.sizes())
     return splits

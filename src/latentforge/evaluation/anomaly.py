@@ -1,0 +1,120 @@
+"""Anomaly scores of items under a trained model, thresholds, and AUROC.
+
+Higher scores mean more anomalous. The scores (`SCORES`):
+
+- "reconstruction": mean squared error of the reconstruction per item, in the data range
+  (book ch. 17: "autoencoders ... can be used for anomaly detection"); MSE, not the
+  training BCE, because per-item BCE mostly measures how much ink an image has.
+- "knn": mean Euclidean distance of the item's codings to its k nearest codings of
+  reference (normal, usually training) items: distance from the learned manifold of
+  normal data in the autoencoder's representation.
+- "elbo": the VAE's negative ELBO per item, in nats (-log p(x) bound).
+- "discriminator": minus the GAN discriminator's raw score (logit or critic value): the
+  less real D finds an item, the more anomalous.
+
+Inputs x are (N, *sample_shape) floats in the data range ([0, 1] for images).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from latentforge.errors import ConfigError, DataError
+
+SCORES = ("reconstruction", "knn", "elbo", "discriminator")
+DEFAULT = {"autoencoder": "reconstruction", "vae": "elbo", "gan": "discriminator"}
+
+
+def default_score(model) -> str:
+    """The issue-standard score of a model: reconstruction error for autoencoders, negative
+    ELBO for VAEs, the discriminator for GANs."""
+    return DEFAULT.get(getattr(model, "family", ""), "reconstruction")
+
+
+def check_score(model, score: str) -> None:
+    """Refuse a score the model cannot give, with the scores it can."""
+    if score not in SCORES:
+        raise ConfigError(f"Unknown anomaly score '{score}'. Available: {', '.join(SCORES)}")
+    family = getattr(model, "family", "")
+    usable = {"gan": ("discriminator",), "vae": SCORES[:3]}.get(family, SCORES[:2])
+    if score not in usable:
+        raise ConfigError(f"A {family or 'model'} run cannot give the '{score}' score; "
+                          f"use one of: {', '.join(usable)}.")
+    if family == "gan" and model.cfg.conditional:
+        raise ConfigError("Anomaly scores of a conditional GAN would need each item's "
+                          "label; train an unconditional GAN (model.conditional=false).")
+
+
+@torch.inference_mode()
+def reconstruction_error(model, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """Per-item MSE between x and its reconstruction: (N, ...) -> (N,)."""
+    return torch.cat([(model.reconstruct(xb) - xb).square().flatten(1).mean(1)
+                      for xb in x.split(batch_size)])
+
+
+@torch.inference_mode()
+def discriminator_score(model, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """Minus D's raw score of each item (eval mode): (N, ...) -> (N,)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([-model.score(model.to_model(xb)).reshape(-1)
+                          for xb in x.split(batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def knn_distance(codings: Tensor, reference: Tensor, k: int = 5) -> Tensor:
+    """Mean Euclidean distance of each coding (N, D) to its k nearest reference codings
+    (M, D) -> (N,). An item that is itself in `reference` counts its zero distance."""
+    from latentforge.evaluation.search import nearest
+
+    _, dist = nearest(codings, reference, k=k)
+    return dist.mean(1)
+
+
+def anomaly_scores(model, x: Tensor, score: str, reference: Tensor | None = None,
+                   k: int = 5, encode=None) -> Tensor:
+    """Scores (N,) of items x (N, *sample_shape) under `model` by `score` (see `SCORES`).
+
+    reference: normal items (M, *sample_shape), needed by "knn"; encode: x -> codings
+    (default model.encode, batched by the caller's Run.encode when given)."""
+    check_score(model, score)
+    if score == "reconstruction":
+        return reconstruction_error(model, x)
+    if score == "elbo":
+        from latentforge.evaluation.likelihood import elbo_nats
+
+        return -elbo_nats(model, x, generator=torch.Generator().manual_seed(0))
+    if score == "discriminator":
+        return discriminator_score(model, x)
+    if reference is None:
+        raise DataError("The knn score needs reference (normal) items to compare with.")
+    encode = encode or model.encode
+    with torch.inference_mode():
+        return knn_distance(encode(x), encode(reference), k)
+
+
+def contamination_threshold(scores: Tensor, rate: float) -> float:
+    """The score above which the top `rate` share of `scores` lies (0 < rate < 1)."""
+    if not 0 < rate < 1:
+        raise DataError(f"The contamination rate must be in (0, 1), got {rate}.")
+    return float(torch.quantile(scores.double(), 1 - rate))
+
+
+def percentile_threshold(reference_scores: Tensor, percentile: float) -> float:
+    """The `percentile` (0-100) of normal items' scores: items above it are anomalous."""
+    if not 0 < percentile < 100:
+        raise DataError(f"The percentile must be in (0, 100), got {percentile}.")
+    return float(torch.quantile(reference_scores.double(), percentile / 100))
+
+
+def auroc(scores: Tensor | np.ndarray, is_anomaly: Tensor | np.ndarray) -> float:
+    """Area under the ROC curve of scores (N,) against is_anomaly (N,) booleans."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(is_anomaly, dtype=bool)
+    if labels.all() or not labels.any():
+        raise DataError("AUROC needs both normal and anomalous items.")
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64)))
