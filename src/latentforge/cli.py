@@ -13,6 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
+from latentforge.cli_use import COMMANDS as USE_COMMANDS
+from latentforge.cli_use import (add_anomaly_commands, add_chapter_command,
+                                 add_report_command)
 from latentforge.errors import LatentforgeError, TrainingDiverged
 
 EXAMPLES = """examples:
@@ -23,6 +26,7 @@ EXAMPLES = """examples:
   latentforge train stacked_ae --data digits --set model.hidden=[32,8]
   latentforge train stacked_ae --resume             # continue runs/stacked_ae-book
   latentforge evaluate runs/stacked_ae-book
+  latentforge report runs/stacked_ae-book        # self-contained report.html
   latentforge reconstruct runs/stacked_ae-book --n 8
   latentforge encode runs/stacked_ae-book --split test --out codings.npy
   latentforge map runs/stacked_ae-book --method tsne
@@ -32,6 +36,10 @@ EXAMPLES = """examples:
   latentforge generate runs/dcgan-fast --n 64
   latentforge interpolate runs/vae-book --method slerp
   latentforge evaluate runs/dcgan-fast          # FID, KID, precision/recall, coverage
+  latentforge train conv_ae --recipe fast --set data.train_classes=[0] --name tshirts
+  latentforge anomalies runs/tshirts --score knn
+  latentforge benchmark one-class --model conv_ae --seeds 0 1 2
+  latentforge chapter --quick                   # the whole chapter in < 10 min
 """
 
 
@@ -59,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_core_commands(add)
     _add_autoencoder_commands(add)
     _add_generative_commands(add)
+    add_anomaly_commands(add)
+    add_report_command(add)
+    add_chapter_command(add)
     return parser
 
 
@@ -81,6 +92,8 @@ def _add_core_commands(add) -> None:
                    "checkpoint (its saved config plus any --set/--epochs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true", help="also log the epoch metrics "
+                   "to RUN/tensorboard (needs: pip install 'latentforge[tensorboard]')")
 
     p = add("evaluate", help="metrics that fit the run: losses and rounded accuracy; for "
             "VAEs the test ELBO and IWAE NLL; for generative models FID/KID/precision/"
@@ -237,6 +250,8 @@ def cmd_train(args) -> int:
             overrides.append(f"{key}={json.dumps(flag)}")
     if args.no_progress:
         overrides.append("train.progress=false")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
     run_dir = Path(args.runs_dir) / (args.name or f"{args.model}-{args.recipe}")
     if args.resume:
         if args.config:
@@ -253,7 +268,8 @@ def cmd_train(args) -> int:
         run = api.train(cfg, run_dir=run_dir, overwrite=args.overwrite)
     figures = write_figures(run)
     _print_metrics(run.history[-1] if run.history else {})
-    print(f"run saved in {run_dir} ({len(figures)} figures in {run_dir / 'figures'})")
+    print(f"run saved in {run_dir} ({len(figures)} figures in {run_dir / 'figures'}; "
+          f"report {run.report().name})")
     return 0
 
 
@@ -530,7 +546,7 @@ COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train,
             "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "encode": cmd_encode,
             "greedy": cmd_greedy, "hashes": cmd_hashes, "map": cmd_map, "probe": cmd_probe,
             "pretrain-classifier": cmd_pretrain, "generate": cmd_generate,
-            "interpolate": cmd_interpolate, "search": cmd_search}
+            "interpolate": cmd_interpolate, "search": cmd_search, **USE_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,19 @@ def learning_curves(history: list[dict]) -> Figure:
     return fig
 
 
+def scatter_2d(points: np.ndarray, title: str = "codings") -> Figure:
+    """2-D codings (N, 2) as points (book figure 17-2: the linear autoencoder's PCA plane)."""
+    points = np.asarray(points)
+    fig = Figure(figsize=(4, 3))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(points[:, 0], points[:, 1], "b.")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$", rotation=0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write `fig` as PNG (atomically) and return the path."""
     from latentforge.io import atomic_path
