@@ -167,3 +167,20 @@ def test_one_class_protocol_on_digits(tmp_path):
     assert [r[0] for r in rows] == ["0 0", "1 1", "mean"] and "+-" in rows[-1][1]
     json.dumps(result)  # the CLI writes it as results.json
     assert (tmp_path / "class1-seed1" / "model.safetensors").is_file()
+
+
+def test_benchmark_refuses_unusable_score_before_training(cli, tmp_path):
+    code, _, err = cli(["benchmark", "one-class", "--model", "gan", "--set",
+                        "data.source=digits", "--out", str(tmp_path / "oc")])
+    assert code == 2
+    assert_one_error_line(err, "cannot give the 'knn' score")
+    assert not (tmp_path / "oc").exists()
+
+
+def test_benchmark_needs_labels(cli, tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 255, (40, 1, 8, 8), dtype=np.uint8))
+    code, _, err = cli(["benchmark", "one-class", "--model", "stacked_ae", "--set",
+                        f"data.source={path}", "--out", str(tmp_path / "oc")])
+    assert code == 2
+    assert_one_error_line(err, "needs labelled train and test splits")

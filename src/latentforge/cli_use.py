@@ -135,7 +135,8 @@ def cmd_anomalies(args) -> int:
     _write_csv(csv, names, scores, flagged, labels)
     print(f"{len(scores)} items scored by {score}; threshold {threshold:.6g} ({rule}); "
           f"{int(flagged.sum())} flagged ({float(flagged.float().mean()):.2%})")
-    _print_auroc(run, scores, labels)
+    if not args.data or args.data == run.config.data.source:  # labels in the run's classes
+        _print_auroc(run, scores, labels)
     figure = _anomaly_figure(x, names, scores, args)
     print(f"wrote {csv} and {figure}")
     return 0
@@ -268,7 +269,7 @@ def _anomaly_figure(x, names, scores, args) -> Path:
 
 
 def cmd_benchmark(args) -> int:
-    from latentforge.evaluation.one_class import run_protocol
+    from latentforge.evaluation.one_class import markdown_table, run_protocol
     from latentforge.io import atomic_write_text
 
     if args.epochs < 1 or args.k < 1:
@@ -279,7 +280,7 @@ def cmd_benchmark(args) -> int:
         result = run_protocol(args.model, args.recipe, args.classes, args.seeds,
                               tuple(dict.fromkeys(args.scores)), args.k, overrides, out,
                               progress=lambda line: print(line, flush=True))
-    table = one_class_markdown(result)
+    table = markdown_table(result)
     print(table)
     atomic_write_text(out / "results.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "results.md", table + "\n")
@@ -299,18 +300,6 @@ def _quiet_runs(args):
         yield
     finally:
         logger.setLevel(level)
-
-
-def one_class_markdown(result: dict) -> str:
-    """The per-class AUROC table of a one-class protocol result, as Markdown."""
-    from latentforge.evaluation.one_class import summary_rows
-
-    head = ["class", *result["scores"]]
-    lines = [f"One-class AUROC, {result['model']} ({result['recipe']}), seeds "
-             f"{result['seeds']}, k={result['k']}", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(result)]
-    return "\n".join(lines)
 
 
 COMMANDS = {"anomalies": cmd_anomalies, "benchmark": cmd_benchmark, "report": cmd_report,

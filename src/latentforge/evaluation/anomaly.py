@@ -32,15 +32,20 @@ def default_score(model) -> str:
     return DEFAULT.get(getattr(model, "family", ""), "reconstruction")
 
 
-def check_score(model, score: str) -> None:
-    """Refuse a score the model cannot give, with the scores it can."""
+def check_family_score(family: str, score: str) -> None:
+    """Refuse a score that models of `family` ("autoencoder", "vae", "gan") cannot give."""
     if score not in SCORES:
         raise ConfigError(f"Unknown anomaly score '{score}'. Available: {', '.join(SCORES)}")
-    family = getattr(model, "family", "")
     usable = {"gan": ("discriminator",), "vae": SCORES[:3]}.get(family, SCORES[:2])
     if score not in usable:
         raise ConfigError(f"A {family or 'model'} run cannot give the '{score}' score; "
                           f"use one of: {', '.join(usable)}.")
+
+
+def check_score(model, score: str) -> None:
+    """Refuse a score the model cannot give, with the scores it can."""
+    family = getattr(model, "family", "")
+    check_family_score(family, score)
     if family == "gan" and model.cfg.conditional:
         raise ConfigError("Anomaly scores of a conditional GAN would need each item's "
                           "label; train an unconditional GAN (model.conditional=false).")

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentforge.evaluation.anomaly import anomaly_scores, auroc, knn_distance
+from latentforge.errors import DataError
+from latentforge.evaluation.anomaly import (anomaly_scores, auroc, check_family_score,
+                                            knn_distance)
 
 log = logging.getLogger(__name__)
 PIXELS = "pixel_knn"
@@ -55,9 +57,15 @@ def run_protocol(model: str, recipe: str = "fast", classes=None, seeds=(0,),
     from latentforge.config import build_config
     from latentforge.data import load_data
     from latentforge.data.loader import keep_classes
+    from latentforge.registry import get_spec
 
     base = build_config(model, recipe, overrides=overrides)
+    for s in scores:
+        check_family_score(get_spec(model).model_cls.family, s)
     full = load_data(base.data)
+    if full.train.y is None or full.test is None:
+        raise DataError(f"The one-class protocol needs labelled train and test splits; "
+                        f"'{base.data.source}' has none.")
     classes = list(range(int(full.train.y.max()) + 1)) if classes is None else list(classes)
     table = {s: {c: [] for c in classes} for s in (*scores, PIXELS)}
     seconds = {}
@@ -104,3 +112,13 @@ def _mean_std(values) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{values.mean():.4f} +- {values.std(ddof=1):.4f}"
+
+
+def markdown_table(result: dict) -> str:
+    """The per-class AUROC table of a `run_protocol` result, as Markdown."""
+    head = ["class", *result["scores"]]
+    lines = [f"One-class AUROC, {result['model']} ({result['recipe']}), seeds "
+             f"{result['seeds']}, k={result['k']}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(result)]
+    return "\n".join(lines)
