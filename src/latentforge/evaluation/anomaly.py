@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from latentforge.errors import ConfigError, DataError
+from latentforge.modes import evaluating
 
 SCORES = ("reconstruction", "knn", "elbo", "discriminator")
 DEFAULT = {"autoencoder": "reconstruction", "vae": "elbo", "gan": "discriminator"}
@@ -61,13 +62,9 @@ def reconstruction_error(model, x: Tensor, batch_size: int = 1000) -> Tensor:
 @torch.inference_mode()
 def discriminator_score(model, x: Tensor, batch_size: int = 1000) -> Tensor:
     """Minus D's raw score of each item (eval mode): (N, ...) -> (N,)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         return torch.cat([-model.score(model.to_model(xb)).reshape(-1)
                           for xb in x.split(batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def knn_distance(codings: Tensor, reference: Tensor, k: int = 5) -> Tensor:

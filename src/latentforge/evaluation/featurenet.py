@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from latentforge.errors import DataError
 from latentforge.io import atomic_path
+from latentforge.modes import evaluating
 
 FORMAT = "latentforge.fashion_cnn/1"
 INPUT_SHAPE = (1, 28, 28)
@@ -165,14 +166,9 @@ def _batched(net: nn.Module, fn, images, batch_size: int, name: str) -> Tensor:
     x = as_images(images, name)
     param = next(iter(net.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            out = [fn(net, x[i:i + batch_size].to(device)).float().cpu()
-                   for i in range(0, len(x), batch_size)]
-    finally:
-        net.train(was_training)
+    with evaluating(net), torch.inference_mode():
+        out = [fn(net, x[i:i + batch_size].to(device)).float().cpu()
+               for i in range(0, len(x), batch_size)]
     return torch.cat(out)
 
 

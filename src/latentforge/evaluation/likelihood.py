@@ -30,6 +30,7 @@ from torch import Tensor
 
 from latentforge.errors import RunError
 from latentforge.models.vae import kl_divergence, reparameterize
+from latentforge.modes import evaluating
 
 LOG_2PI = math.log(2 * math.pi)
 MAX_ROWS = 20_000  # decoded images held at once by iwae_nll_nats (20,000 x 784 floats)
@@ -116,14 +117,14 @@ def likelihood_report(run, split: str = "test", k: int = 50, seed: int = 0,
                        "likelihood needs a model with a Gaussian posterior (vae, conv_vae).")
     data = run.split(split)
     x = data.batch(data.sample_indices(limit, seed))
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     x = x.to(device)
     start = time.perf_counter()
-    elbo = elbo_nats(model, x, torch.Generator(device).manual_seed(seed), batch_size=batch_size)
-    nll = iwae_nll_nats(model, x, k, torch.Generator(device).manual_seed(seed + 1), batch_size)
-    model.train(was_training)
+    with evaluating(model):
+        elbo = elbo_nats(model, x, torch.Generator(device).manual_seed(seed),
+                         batch_size=batch_size)
+        nll = iwae_nll_nats(model, x, k, torch.Generator(device).manual_seed(seed + 1),
+                            batch_size)
     return {"split": split, "n": len(x), "k": k, "elbo_nats": float(elbo.mean()),
             "neg_elbo_nats": float(-elbo.mean()), "iwae_nll_nats": float(nll.mean()),
             "seconds": round(time.perf_counter() - start, 2)}

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentforge.errors import ConfigError, DataError, RunError
+from latentforge.modes import evaluating
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +173,9 @@ def fresh_encoder(cfg, sample_shape, seed: int) -> nn.Module:
 
 def coding_dim(encoder: nn.Module, sample_shape) -> int:
     """D of an encoder mapping (B, *sample_shape) -> (B, D); anything else raises RunError."""
-    was = encoder.training
-    encoder.eval()
-    with torch.no_grad():
+    with evaluating(encoder), torch.no_grad():
         device = next(encoder.parameters()).device
         out = encoder(torch.zeros(2, *sample_shape, device=device))
-    encoder.train(was)
     if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != 2:
         got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise RunError(f"The model's encoder returns {got} for a batch of 2; pretraining "

@@ -38,7 +38,6 @@ Options (config fields, off by default, the book's tricks against mode collapse)
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -51,6 +50,7 @@ from latentforge.models.conv import KerasConvTranspose2d
 from latentforge.models.gan_parts import (Discriminator, ReplayBuffer, gradient_penalty,
                                           keras_same_padding)
 from latentforge.models.init import keras_init_
+from latentforge.modes import evaluating
 from latentforge.models.layers import mlp
 from latentforge.registry import register
 from latentforge.training.optim import make_optimizer
@@ -208,7 +208,7 @@ class GAN(Model):
         (default: torch's global RNG).
         """
         labels = self._generation_labels(n, labels)
-        with _evaluating(self):
+        with evaluating(self):
             return self.to_data(self._fake(n, labels, generator))
 
     @torch.no_grad()
@@ -220,7 +220,7 @@ class GAN(Model):
         if labels is not None and not self.cfg.conditional:
             raise ConfigError("labels need a conditional GAN (model.conditional=true).")
         labels = self._checked_labels(labels)
-        with _evaluating(self):
+        with evaluating(self):
             return torch.sigmoid(self.score(self.to_model(x), labels))
 
     @property
@@ -422,17 +422,6 @@ class DCGAN(GAN):
 
 def _minibatch(cfg: GANOptions) -> tuple[int, int, int]:
     return cfg.minibatch_kernels, cfg.minibatch_dim, cfg.minibatch_group
-
-
-@contextmanager
-def _evaluating(module: nn.Module):
-    """Eval mode inside the block, the previous mode after it."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 def _validate_options(cfg: GANOptions) -> None:

@@ -17,6 +17,7 @@ import torch
 
 from latentforge.errors import TrainingDiverged
 from latentforge.io import atomic_write_text
+from latentforge.modes import evaluating
 from latentforge.training import checkpoint
 from latentforge.training.device import resolve_device
 
@@ -157,17 +158,15 @@ def evaluate_model(model, data, batch_size: int = 2000) -> dict[str, float]:
     """Average `model.eval_step` over `data` (a TensorData) in eval mode; {} when empty."""
     if data is None or len(data) == 0:
         return {}
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     totals: dict[str, torch.Tensor] = {}
-    for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
-        y = data.y[idx].to(device) if data.y is not None else None
-        out = model.eval_step(data.batch(idx).to(device), y)
-        for k, v in out.items():
-            totals[k] = totals.get(k, 0.0) + v.double() * len(idx)
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(data), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
+            y = data.y[idx].to(device) if data.y is not None else None
+            out = model.eval_step(data.batch(idx).to(device), y)
+            for k, v in out.items():
+                totals[k] = totals.get(k, 0.0) + v.double() * len(idx)
     return {k: float(v) / len(data) for k, v in totals.items()}
 
 
