@@ -118,10 +118,7 @@ def cmd_anomalies(args) -> int:
     anomaly.check_score(run.model, score)
     x, names, labels = _items(run, args)
     reference = _split_items(run, "train") if score == "knn" else None
-
-    def scores_of(items):
-        return anomaly.anomaly_scores(run.model, items, score, reference, args.k, run.encode)
-
+    scores_of = anomaly.anomaly_scorer(run.model, score, reference, args.k, run.encode)
     scores = scores_of(x)
     if args.contamination is not None:
         threshold = anomaly.contamination_threshold(scores, args.contamination)
@@ -202,6 +199,8 @@ def _source_split(run, args):
     """The --split of the run's data, or of another --data source (same data options)."""
     from dataclasses import replace
 
+    import torch
+
     from latentforge.data import load_data
     from latentforge.data.dataset import TensorData
 
@@ -210,8 +209,8 @@ def _source_split(run, args):
     if args.split != "all":
         return run.split(args.split) if not args.data else _named(splits, args.split)
     parts = [p for p in (splits.train, splits.valid, splits.test) if p is not None and len(p)]
-    y = None if any(p.y is None for p in parts) else _cat([p.y for p in parts])
-    return TensorData(_cat([p.x for p in parts]), y, parts[0].classes)
+    y = None if any(p.y is None for p in parts) else torch.cat([p.y for p in parts])
+    return TensorData(torch.cat([p.x for p in parts]), y, parts[0].classes)
 
 
 def _named(splits, name: str):
@@ -219,12 +218,6 @@ def _named(splits, name: str):
     if data is None or not len(data):
         raise LatentforgeError(f"The data has no {name} split; use --split all.")
     return data
-
-
-def _cat(tensors):
-    import torch
-
-    return torch.cat(tensors)
 
 
 def _write_csv(path: Path, names, scores, flagged, labels) -> None:

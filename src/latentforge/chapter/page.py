@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from latentforge.io import atomic_write_text
-from latentforge.viz.report import png_data_uri, render_page, table_html
+from latentforge.viz.report import img_html, render_page, table_html
 
 PROFILE_NOTES = {
     "full": "Every section ran its book recipe on the full data.",
@@ -40,9 +40,7 @@ def section_html(out: Path, r) -> str:
     for rel in r.figures:
         path = out / rel
         if path.is_file():
-            parts.append(f'<figure><img src="{png_data_uri(path.read_bytes())}" '
-                         f'alt="{html.escape(rel, quote=True)}"><figcaption>'
-                         f"{html.escape(rel)}</figcaption></figure>")
+            parts.append(img_html(path.read_bytes(), rel))
     parts.append(f"<p class=\"note\">{r.seconds:.1f} s; run folder {html.escape(r.key)}/</p>")
     return "".join(parts)
 

@@ -16,6 +16,8 @@ Inputs x are (N, *sample_shape) floats in the data range ([0, 1] for images).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -76,26 +78,39 @@ def knn_distance(codings: Tensor, reference: Tensor, k: int = 5) -> Tensor:
     return dist.mean(1)
 
 
-def anomaly_scores(model, x: Tensor, score: str, reference: Tensor | None = None,
-                   k: int = 5, encode=None) -> Tensor:
-    """Scores (N,) of items x (N, *sample_shape) under `model` by `score` (see `SCORES`).
+def anomaly_scorer(model, score: str, reference: Tensor | None = None, k: int = 5,
+                   encode=None) -> Callable[[Tensor], Tensor]:
+    """A function: items x (N, *sample_shape) -> their scores (N,) under `model` by `score`
+    (see `SCORES`); score many sets with it, the reference codings are computed once.
 
     reference: normal items (M, *sample_shape), needed by "knn"; encode: x -> codings
     (default model.encode, batched by the caller's Run.encode when given)."""
     check_score(model, score)
     if score == "reconstruction":
-        return reconstruction_error(model, x)
+        return lambda x: reconstruction_error(model, x)
     if score == "elbo":
         from latentforge.evaluation.likelihood import elbo_nats
 
-        return -elbo_nats(model, x, generator=torch.Generator().manual_seed(0))
+        return lambda x: -elbo_nats(model, x, generator=torch.Generator().manual_seed(0))
     if score == "discriminator":
-        return discriminator_score(model, x)
+        return lambda x: discriminator_score(model, x)
     if reference is None:
         raise DataError("The knn score needs reference (normal) items to compare with.")
     encode = encode or model.encode
     with torch.inference_mode():
-        return knn_distance(encode(x), encode(reference), k)
+        codings = encode(reference)
+
+    def knn(x: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return knn_distance(encode(x), codings, k)
+
+    return knn
+
+
+def anomaly_scores(model, x: Tensor, score: str, reference: Tensor | None = None,
+                   k: int = 5, encode=None) -> Tensor:
+    """Scores (N,) of items x under `model` by `score`: `anomaly_scorer(...)(x)`."""
+    return anomaly_scorer(model, score, reference, k, encode)(x)
 
 
 def contamination_threshold(scores: Tensor, rate: float) -> float:

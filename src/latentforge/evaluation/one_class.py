@@ -37,7 +37,9 @@ def class_scores(run, normal: int, scores, k: int = 5) -> dict[str, float]:
 
 def pixel_baseline(splits, normal: int, k: int = 5) -> float:
     """AUROC of the kNN distance on raw pixels (no model) for normal class `normal`."""
-    train = splits.train.subset(torch.nonzero(splits.train.y == normal).squeeze(1))
+    from latentforge.data.loader import keep_classes
+
+    train = keep_classes(splits, [normal]).train
     x = splits.test.batch(torch.arange(len(splits.test))).flatten(1)
     reference = train.batch(torch.arange(len(train))).flatten(1)
     return auroc(knn_distance(x, reference, k), (splits.test.y != normal).numpy())

@@ -190,7 +190,8 @@ def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _img(data: bytes, caption: str) -> str:
+def img_html(data: bytes, caption: str) -> str:
+    """A <figure> with the PNG bytes embedded and an escaped caption."""
     alt = html.escape(caption, quote=True)
     return (f'<figure><img src="{png_data_uri(data)}" alt="{alt}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -203,7 +204,7 @@ def curves_html(history: list[dict]) -> str:
         return _note(f"No {METRICS} entries yet: no epoch has finished.")
     buf = io.BytesIO()
     curves_figure(panels).savefig(buf, format="png", dpi=90)
-    return _img(buf.getvalue(), "metrics per epoch (train and val_ on the same panel)")
+    return img_html(buf.getvalue(), "metrics per epoch (train and val_ on the same panel)")
 
 
 def _flatten(data, prefix: str = "") -> list[tuple[str, object]]:
@@ -256,7 +257,7 @@ def figures_html(folder: Path) -> str:
     pngs = sorted(folder.rglob("*.png")) if folder.is_dir() else []
     if not pngs:
         return _note(f"No PNG figures in {folder.name}/ yet.")
-    return "".join(_img(p.read_bytes(), p.relative_to(folder).as_posix()) for p in pngs)
+    return "".join(img_html(p.read_bytes(), p.relative_to(folder).as_posix()) for p in pngs)
 
 
 def render_page(title: str, header: str, sections) -> str:
