@@ -19,7 +19,8 @@ from latentforge.config import RunConfig, build_config, config_from_dict
 from latentforge.errors import RunError
 from latentforge.registry import get_spec
 from latentforge.training import checkpoint
-from latentforge.training.engine import METRICS, Trainer, evaluate_model
+from latentforge.training.engine import Trainer, evaluate_model
+from latentforge.viz.report import read_history
 
 log = logging.getLogger(__name__)
 CONFIG = "config.json"
@@ -168,7 +169,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     model = build_model(cfg, shape)
     checkpoint.load_weights(model, weights)
     model.to(device).eval()
-    return Run(path, cfg, model, _read_metrics(path))
+    return Run(path, cfg, model, read_history(path))
 
 
 def _sample_shape(weights: Path, cfg: RunConfig) -> tuple[int, ...]:
@@ -185,10 +186,3 @@ def _sample_shape(weights: Path, cfg: RunConfig) -> tuple[int, ...]:
     from latentforge.data import load_data
 
     return load_data(cfg.data).train.sample_shape
-
-
-def _read_metrics(path: Path) -> list[dict]:
-    file = path / METRICS
-    if not file.is_file():
-        return []
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
