@@ -184,3 +184,14 @@ def test_benchmark_needs_labels(cli, tmp_path):
                         f"data.source={path}", "--out", str(tmp_path / "oc")])
     assert code == 2
     assert_one_error_line(err, "needs labelled train and test splits")
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("[]", "non-empty list of class labels"), ("[20]", "are not labels of 'digits'"),
+    ("[-1]", "non-empty list of class labels"), ("3", "should be list[int]")])
+def test_bad_train_classes_are_one_error_line(cli, in_tmp, value, fragment):
+    code, _, err = cli(["train", "stacked_ae", "--data", "digits", "--epochs", "1",
+                        "--set", f"data.train_classes={value}", "--no-progress"])
+    assert code == 2
+    assert_one_error_line(err, fragment)
+    assert not (in_tmp / "runs" / "stacked_ae-book").exists()  # nothing written
