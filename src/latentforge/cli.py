@@ -1,8 +1,9 @@
 """The `latentforge` command line: thin subcommands over the public API.
 
 Heavy libraries (torch, matplotlib, scikit-learn) are imported inside the commands, so
-``latentforge --help`` is instant. Errors meant for the user print one line and exit 2
-(3 when training diverged, 130 on Ctrl-C); the last saved checkpoint is always kept.
+``latentforge --help`` is instant. Errors meant for the user print one line and exit with
+the error's code (`latentforge.errors`: 2 bad input, 3 training diverged, 4 disk full or
+not enough memory, 5 run in use; 130 on Ctrl-C); the last saved checkpoint is always kept.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from latentforge.cli_use import COMMANDS as USE_COMMANDS
 from latentforge.cli_use import (add_anomaly_commands, add_chapter_command,
                                  add_report_command)
-from latentforge.errors import LatentforgeError, TrainingDiverged
+from latentforge.errors import LatentforgeError
 
 EXAMPLES = """examples:
   latentforge models
@@ -555,12 +556,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return COMMANDS[args.command](args)
-    except TrainingDiverged as exc:
+    except LatentforgeError as exc:  # 2 bad input, 3 diverged, 4 resources, 5 busy run
         print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except LatentforgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
         import os
 

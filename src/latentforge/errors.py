@@ -1,11 +1,16 @@
 """Exceptions for users: each message says what was wrong and how to fix it.
 
-The CLI turns any `LatentforgeError` into a one-line ``error: ...`` and exit code 2.
+The CLI turns any `LatentforgeError` into a one-line ``error: ...`` and exits with the
+error's `exit_code`: 2 bad input (data, config, run directory), 3 training diverged,
+4 the machine lacks a resource (disk full, not enough memory), 5 the run directory is in
+use by another process. Ctrl-C exits with 130.
 """
 
 
 class LatentforgeError(Exception):
     """Base class of every error meant for the user (bad input, missing data, bad config)."""
+
+    exit_code = 2
 
 
 class DataError(LatentforgeError, ValueError):
@@ -22,3 +27,18 @@ class RunError(LatentforgeError, ValueError):
 
 class TrainingDiverged(LatentforgeError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3
+
+
+class ResourceError(LatentforgeError, RuntimeError):
+    """The machine lacks what the command needs: the disk is full, or the model, batch or
+    dataset needs more memory than there is. Nothing saved before is lost."""
+
+    exit_code = 4
+
+
+class RunBusy(LatentforgeError, RuntimeError):
+    """Another process is writing the same run directory."""
+
+    exit_code = 5
