@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentforge.data.idx import read_bytes
+from latentforge.data.idx import read_chunks
 from latentforge.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,11 @@ class Digest:
 
     def compute(self, path: Path) -> str:
         """The digest of ``path`` computed the way this `Digest` says."""
-        if self.decompressed:
-            return hashlib.new(self.algorithm, read_bytes(path)).hexdigest()
         h = hashlib.new(self.algorithm)
+        if self.decompressed:
+            for chunk in read_chunks(path):
+                h.update(chunk)
+            return h.hexdigest()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(_CHUNK), b""):
                 h.update(chunk)
