@@ -6,7 +6,7 @@
 
 Prints one row per (model, recipe): epochs, training wall time (epochs incl. validation),
 the last epoch's validation loss (including any sparsity penalty, as Keras reports it)
-and rounded accuracy, beside the book's values (../shared/REFERENCE.md) and the gap; a
+and rounded accuracy, beside the book's values (docs/book-reference.md) and the gap; a
 non-book recipe (``fast``) is compared with its model's ``book`` row. Greedy layer-wise
 training has its own command (``latentforge greedy``), which prints its phases' numbers.
 """

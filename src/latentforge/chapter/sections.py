@@ -1,7 +1,7 @@
 """The sections of Hands-On ML ch. 17 that `latentforge chapter` reproduces, in book order.
 
 Each `Section` names the model and recipe that reproduce the book's code, the values the
-book's notebook reaches (``../shared/REFERENCE.md``; "-" where it prints none), what the
+book's notebook reaches (``docs/book-reference.md``; "-" where it prints none), what the
 section measures besides the final validation losses, and the figures it shows.
 
 Profiles:

@@ -2,7 +2,7 @@
 ones (``fast``) that reach the same quality, with where each value comes from.
 
 name -> (summary, {recipe: {"model"|"data"|"train": overrides}}, tiny preset for tests).
-Reference numbers: ../shared/REFERENCE.md; measured numbers: README.md.
+Reference numbers: docs/book-reference.md; measured numbers: README.md.
 """
 from __future__ import annotations
 
