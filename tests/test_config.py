@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -153,6 +154,34 @@ def test_coerce_nested_optional_tuple():
     assert coerce(None, hint, "x") is None
     with pytest.raises(ConfigError):
         coerce(["a"], hint, "x")
+
+
+def test_integral_floats_are_ints_other_floats_are_refused():
+    assert _with("train.epochs=5.0").train.epochs == 5
+    cfg = _with("model.hidden=[1e2, 3e1]")
+    assert cfg.model.hidden == (100, 30) and all(type(h) is int for h in cfg.model.hidden)
+    for bad in ("train.epochs=1e-3", "train.epochs=Infinity", "train.epochs=NaN"):
+        with pytest.raises(ConfigError, match="should be int"):
+            _with(bad)
+
+
+def test_coerce_int_str_none_union():
+    hint = int | str | None
+    assert coerce(3, hint, "x") == 3 and coerce(3.0, hint, "x") == 3
+    assert type(coerce(3.0, hint, "x")) is int
+    assert coerce("label", hint, "x") == "label" and coerce(None, hint, "x") is None
+    for bad in (2.5, True, [1]):
+        with pytest.raises(ConfigError, match=re.escape("should be int | str | None")):
+            coerce(bad, hint, "x")
+
+
+def test_bad_values_are_refused_when_the_config_is_built():
+    with pytest.raises(ConfigError, match="model.hidden"):
+        _with("model.hidden=[0]")
+    with pytest.raises(ConfigError, match=r"train.betas\[0\]"):
+        _with("train.betas=[2, 3]")
+    with pytest.raises(ConfigError, match="train.momentum"):
+        config_from_dict({"model_name": "stacked_ae", "train": {"momentum": -5}})
 
 
 # ---------------------------------------------------------------- config files

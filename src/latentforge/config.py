@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -19,6 +20,10 @@ from latentforge.data.config import DataConfig
 from latentforge.errors import ConfigError
 
 SECTIONS = ("model", "data", "train")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "nadam")  # training.optim builds each
+# torch.manual_seed / Generator.manual_seed take [-2**63, 2**64 - 1]; a negative seed is the
+# same seed as 2**64 + seed, so only the non-negative range is allowed (one name per seed).
+MAX_SEED = 2**64 - 1
 
 
 @dataclass
@@ -55,13 +60,33 @@ class TrainConfig:
     tensorboard: bool = False
 
     def validate(self) -> None:
-        """Raise ConfigError for values no run can use."""
+        """Raise ConfigError for values no run can use: counts below their minimum, an
+        unknown optimizer, lr and eps not finite and > 0, momentum, rho and each beta outside
+        [0, 1) (a momentum or decay of 1 or more never forgets a gradient: the steps grow
+        without bound), a seed outside [0, 2**64 - 1]. NaN fails every check."""
         for name in ("epochs", "batch_size", "eval_batch_size", "threads"):
             value, low = getattr(self, name), 0 if name == "epochs" else 1
             if value is not None and value < low:
                 raise ConfigError(f"train.{name} must be at least {low}, got {value}")
-        if not self.lr > 0:  # also catches NaN
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"Unknown optimizer '{self.optimizer}'. Available: "
+                              f"{', '.join(OPTIMIZERS)}")
+        for name in ("lr", "eps"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"train.{name} must be positive and finite, "
+                                  f"got {getattr(self, name)}")
+        for name, value in (("momentum", self.momentum), ("rho", self.rho),
+                            ("betas[0]", self.betas[0]), ("betas[1]", self.betas[1])):
+            if not 0 <= value < 1:
+                raise ConfigError(f"train.{name} must be in [0, 1), got {value}")
+        check_seed(self.seed, "train.seed")
+
+
+def check_seed(value: int, where: str) -> None:
+    """ConfigError unless `value` is a seed in [0, MAX_SEED] (what torch's generators take).
+    where: the field or option, e.g. "train.seed"."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{where} must be an integer in [0, 2**64 - 1], got {value}")
 
 
 @dataclass
@@ -73,6 +98,12 @@ class RunConfig:
     model: Any
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        """Raise ConfigError for model or train values no run can use (the model config's
+        own `validate()`, then `TrainConfig.validate`); data is checked when it loads."""
+        self.model.validate()
+        self.train.validate()
 
     def to_dict(self) -> dict:
         from latentforge import __version__
@@ -94,7 +125,8 @@ class RunConfig:
 
 def build_config(model_name: str, recipe: str = "book", file: str | Path | None = None,
                  overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Resolve a run config: dataclass defaults, then the recipe, the file, the overrides."""
+    """Resolve a run config: dataclass defaults, then the recipe, the file, the overrides;
+    then validate it (ConfigError for values no run can use)."""
     from latentforge.registry import get_spec
 
     spec = get_spec(model_name)
@@ -109,11 +141,12 @@ def build_config(model_name: str, recipe: str = "book", file: str | Path | None 
         apply_dict(cfg, data, origin=str(file))
     for item in overrides:
         apply_override(cfg, item)
+    cfg.validate()
     return cfg
 
 
 def config_from_dict(data: dict) -> RunConfig:
-    """Rebuild a saved `RunConfig` (the content of a run's config.json)."""
+    """Rebuild a saved `RunConfig` (the content of a run's config.json), validated."""
     from latentforge.registry import get_spec
 
     try:
@@ -122,6 +155,7 @@ def config_from_dict(data: dict) -> RunConfig:
         raise ConfigError("config.json has no 'model_name'; is it a latentforge run?") from None
     cfg = RunConfig(name, recipe, get_spec(name).config_cls())
     apply_dict(cfg, {k: data[k] for k in SECTIONS if k in data}, origin="config.json")
+    cfg.validate()
     return cfg
 
 
@@ -189,8 +223,10 @@ def set_value(cfg: RunConfig, dotted: str, value: Any, origin: str) -> None:
 
 
 def coerce(value: Any, hint: Any, where: str) -> Any:
-    """Check `value` against a dataclass field's type hint; convert lists to tuples and
-    ints to floats where the hint asks. Raises ConfigError naming the expected type."""
+    """Check `value` against a dataclass field's type hint; convert lists to tuples,
+    ints to floats and integral floats (5.0, 1e9) to ints where the hint asks; a union
+    (``int | str | None``) takes the first option that fits. Raises ConfigError naming the
+    expected type."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
@@ -226,6 +262,8 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     elif hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
     elif hint is str:
         if isinstance(value, str):
             return value

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 
 from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
+from latentforge.models.checks import (check_activation, check_at_least, check_choice,
+                                       check_corruption, check_fraction, check_sizes)
 from latentforge.models.fused import dense_stack, fused_sgd_step, plain_sgd_lr
 from latentforge.models.init import keras_init_
 from latentforge.models.layers import GaussianNoise, activation, corruption, mlp
@@ -69,6 +71,22 @@ class DenseAEConfig:
     sparsity_target: float = 0.1
     kl_batch_scaling: bool = True
     fused_sgd: bool = True
+
+    def validate(self) -> None:
+        """ConfigError for values no dense autoencoder can use."""
+        check_sizes("hidden", self.hidden)
+        check_activation("activation", self.activation)
+        check_activation("coding_activation", self.coding_activation, optional=True)
+        check_choice("output", self.output, Autoencoder.OUTPUTS)
+        check_corruption(self.corruption, self.corruption_rate)
+        check_at_least("code_noise", self.code_noise, 0)
+        check_choice("sparsity", self.sparsity, SPARSITY)
+        check_at_least("sparsity_weight", self.sparsity_weight, 0)
+        if self.sparsity == "kl":
+            check_fraction("sparsity_target", self.sparsity_target, low_open=True)
+            if (self.coding_activation or self.activation) != "sigmoid":
+                raise ConfigError("KL sparsity needs codings in (0, 1): set "
+                                  "model.coding_activation=\"sigmoid\"")
 
 
 @dataclass
@@ -133,7 +151,7 @@ class DenseAutoencoder(Autoencoder):
 
     def __init__(self, cfg: DenseAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)
-        _validate(cfg)
+        cfg.validate()
         sizes = [math.prod(self.sample_shape), *cfg.hidden]
         self.encoder = self._encoder(cfg, sizes)
         self.decoder = self._decoder(cfg, sizes)
@@ -195,24 +213,6 @@ def kl_sparsity(codings: Tensor, target: float) -> Tensor:
     q = codings.mean(0).clamp(eps, 1 - eps)
     t = torch.tensor(target, dtype=q.dtype, device=q.device).clamp(eps, 1 - eps)
     return (t * torch.log(t / q) + (1 - t) * torch.log((1 - t) / (1 - q))).sum()
-
-
-def _validate(cfg: DenseAEConfig) -> None:
-    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
-        raise ConfigError(f"model.hidden must be positive layer sizes, got {cfg.hidden}")
-    if cfg.output not in Autoencoder.OUTPUTS:
-        raise ConfigError(f"model.output must be one of {', '.join(Autoencoder.OUTPUTS)}, "
-                          f"got '{cfg.output}'")
-    if cfg.sparsity not in SPARSITY:
-        raise ConfigError(f"model.sparsity must be one of {', '.join(SPARSITY)}, "
-                          f"got '{cfg.sparsity}'")
-    if cfg.sparsity == "kl" and not 0 < cfg.sparsity_target < 1:
-        raise ConfigError(f"model.sparsity_target must be in (0, 1), got {cfg.sparsity_target}")
-    if cfg.sparsity == "kl" and (cfg.coding_activation or cfg.activation) != "sigmoid":
-        raise ConfigError("KL sparsity needs codings in (0, 1): set "
-                          "model.coding_activation=\"sigmoid\"")
-    if cfg.code_noise < 0 or cfg.sparsity_weight < 0:
-        raise ConfigError("model.code_noise and model.sparsity_weight must be >= 0")
 
 
 _CONFIGS = {"linear_ae": LinearAEConfig, "stacked_ae": DenseAEConfig, "tied_ae": TiedAEConfig,

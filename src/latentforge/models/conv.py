@@ -41,6 +41,8 @@ from torch import Tensor, nn
 
 from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
+from latentforge.models.checks import (check_activation, check_choice, check_corruption,
+                                       check_sizes, require)
 from latentforge.models.init import keras_init_
 from latentforge.models.layers import activation, corruption
 from latentforge.registry import register
@@ -71,6 +73,14 @@ class ConvAEConfig:
     corruption: str = "none"
     corruption_rate: float = 0.0
     channels_last: bool = True
+
+    def validate(self) -> None:
+        """ConfigError for values no conv autoencoder can use (the image size is checked
+        when the model is built)."""
+        check_conv_options(self.filters, self.kernel)
+        check_activation("activation", self.activation)
+        check_choice("output", self.output, ("sigmoid", "linear"))
+        check_corruption(self.corruption, self.corruption_rate)
 
 
 class KerasConvTranspose2d(nn.Module):
@@ -114,7 +124,9 @@ class ConvAutoencoder(Autoencoder):
 
     def __init__(self, cfg: ConvAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)
-        _validate(cfg, self.sample_shape)
+        cfg.validate()
+        check_conv_stages("conv_ae", cfg.filters, self.sample_shape,
+                          "Use a dense model (stacked_ae) for tables.")
         channels = self.sample_shape[0]
         sizes = stage_sizes(self.sample_shape[1:], len(cfg.filters))
         self.code_shape = (cfg.filters[-1], *sizes[-1])
@@ -160,25 +172,20 @@ class ConvAutoencoder(Autoencoder):
         return super().eval_step(self._prepare(x), y)
 
 
-def _validate(cfg: ConvAEConfig, sample_shape: tuple[int, ...]) -> None:
-    check_conv_stages("conv_ae", cfg.filters, cfg.kernel, sample_shape,
-                      "Use a dense model (stacked_ae) for tables.")
-    if cfg.output not in ("sigmoid", "linear"):
-        raise ConfigError(f"model.output must be 'sigmoid' or 'linear', got '{cfg.output}'")
+def check_conv_options(filters, kernel: int) -> None:
+    """ConfigError unless `filters` are positive channel counts and `kernel` is odd, >= 3."""
+    check_sizes("filters", filters, what="channel counts")
+    require(kernel >= 3 and kernel % 2 == 1, "kernel", "odd and at least 3", kernel)
 
 
-def check_conv_stages(model: str, filters, kernel: int, sample_shape: tuple[int, ...],
+def check_conv_stages(model: str, filters, sample_shape: tuple[int, ...],
                       alternative: str) -> None:
     """ConfigError unless `sample_shape` is an image (C, H, W) that `len(filters)` conv +
-    max-pool stages with odd `kernel` can halve that many times. alternative: what to use
-    for non-image data (ends the message)."""
+    max-pool stages can halve that many times. alternative: what to use for non-image data
+    (ends the message)."""
     if len(sample_shape) != 3:
         raise ConfigError(f"{model} needs images of shape (C, H, W); the data has samples of "
                           f"shape {sample_shape}. {alternative}")
-    if not filters or any(f < 1 for f in filters):
-        raise ConfigError(f"model.filters must be positive channel counts, got {filters}")
-    if kernel < 3 or kernel % 2 == 0:
-        raise ConfigError(f"model.kernel must be odd and at least 3, got {kernel}")
     need = 2 ** len(filters)
     if min(sample_shape[1:]) < need:
         raise ConfigError(

@@ -45,7 +45,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentforge.errors import ConfigError, DataError
+from latentforge.config import check_seed
 from latentforge.models.base import Model
+from latentforge.models.checks import (check_activation, check_at_least, check_choice,
+                                       check_fraction, check_sizes, require)
 from latentforge.models.conv import KerasConvTranspose2d
 from latentforge.models.gan_parts import (Discriminator, ReplayBuffer, gradient_penalty,
                                           keras_same_padding)
@@ -92,6 +95,26 @@ class GANOptions:
     g_lr: float | None = None
     eval_seed: int = 0
 
+    def validate(self) -> None:
+        """ConfigError for option values no GAN can use."""
+        check_choice("loss", self.loss, LOSSES)
+        check_at_least("codings", self.codings, 1)
+        if self.conditional:
+            check_at_least("n_classes", self.n_classes, 2)
+        check_fraction("replay_fraction", self.replay_fraction)
+        for name, low in (("replay_size", 1), ("minibatch_kernels", 0), ("minibatch_dim", 1),
+                          ("minibatch_group", 2), ("gp_weight", 0), ("n_critic", 1)):
+            check_at_least(name, getattr(self, name), low)
+        for name in ("d_lr", "g_lr"):
+            value = getattr(self, name)
+            require(value is None or 0 < value < math.inf, name, "positive and finite, or null",
+                    value)
+        check_seed(self.eval_seed, "model.eval_seed")
+        if self.loss == "wgan-gp" and self.minibatch_kernels:
+            raise ConfigError("model.loss='wgan-gp' penalises per-sample critic gradients, "
+                              "which minibatch discrimination couples across the batch; set "
+                              "model.minibatch_kernels=0 or model.loss='bce'.")
+
 
 @dataclass
 class GANConfig(GANOptions):
@@ -103,6 +126,13 @@ class GANConfig(GANOptions):
     g_hidden: tuple[int, ...] = (100, 150)
     d_hidden: tuple[int, ...] = (150, 100)
     activation: str = "selu"
+
+    def validate(self) -> None:
+        """ConfigError for values no dense GAN can use (empty hidden lists are allowed)."""
+        super().validate()
+        check_sizes("g_hidden", self.g_hidden, min_len=0)
+        check_sizes("d_hidden", self.d_hidden, min_len=0)
+        check_activation("activation", self.activation)
 
 
 @dataclass
@@ -128,6 +158,18 @@ class DCGANConfig(GANOptions):
     bn_momentum: float = 0.01
     bn_eps: float = 1e-3
 
+    def validate(self) -> None:
+        """ConfigError for values no DCGAN can use (the image size is checked when the
+        model is built)."""
+        super().validate()
+        check_sizes("g_channels", self.g_channels, what="channel counts")
+        check_sizes("d_channels", self.d_channels, what="channel counts")
+        check_at_least("kernel", self.kernel, 2)
+        check_fraction("dropout", self.dropout)
+        check_at_least("leaky_slope", self.leaky_slope, 0)
+        check_fraction("bn_momentum", self.bn_momentum, high_closed=True)
+        require(0 < self.bn_eps < math.inf, "bn_eps", "positive and finite", self.bn_eps)
+
 
 class GAN(Model):
     """Generator + discriminator with the book's two-phase step.
@@ -143,7 +185,7 @@ class GAN(Model):
 
     def __init__(self, cfg: GANOptions, sample_shape):
         super().__init__(cfg, sample_shape)
-        _validate_options(cfg)
+        cfg.validate()
         n_labels = cfg.n_classes if cfg.conditional else 0
         self.generator = self.build_generator(n_labels)
         self.discriminator = self.build_discriminator(n_labels)
@@ -365,12 +407,6 @@ class GAN(Model):
 class DenseGAN(GAN):
     """Book's GAN: flat G and D (any sample shape; G's sigmoid output is in [0, 1])."""
 
-    def __init__(self, cfg: GANConfig, sample_shape):
-        if min((*cfg.g_hidden, *cfg.d_hidden), default=1) < 1:
-            raise ConfigError(f"model.g_hidden and model.d_hidden must be positive layer "
-                              f"sizes, got {list(cfg.g_hidden)}, {list(cfg.d_hidden)}")
-        super().__init__(cfg, sample_shape)
-
     def build_generator(self, n_labels: int) -> nn.Module:
         cfg, n_out = self.cfg, math.prod(self.sample_shape)
         sizes = [cfg.codings + n_labels, *cfg.g_hidden, n_out]
@@ -390,7 +426,8 @@ class DCGAN(GAN):
     tanh_range = True
 
     def __init__(self, cfg: DCGANConfig, sample_shape):
-        _validate_dcgan(cfg, tuple(sample_shape))
+        cfg.validate()
+        _check_dcgan_shape(cfg, tuple(sample_shape))
         super().__init__(cfg, sample_shape)
 
     def build_generator(self, n_labels: int) -> nn.Module:
@@ -424,40 +461,10 @@ def _minibatch(cfg: GANOptions) -> tuple[int, int, int]:
     return cfg.minibatch_kernels, cfg.minibatch_dim, cfg.minibatch_group
 
 
-def _validate_options(cfg: GANOptions) -> None:
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"model.loss must be one of {', '.join(LOSSES)}, got '{cfg.loss}'")
-    checks = [("codings", cfg.codings >= 1, "at least 1"),
-              ("n_classes", cfg.n_classes >= 2 or not cfg.conditional, "at least 2"),
-              ("replay_fraction", 0 <= cfg.replay_fraction < 1, "in [0, 1)"),
-              ("replay_size", cfg.replay_size >= 1, "at least 1"),
-              ("minibatch_kernels", cfg.minibatch_kernels >= 0, "at least 0"),
-              ("minibatch_dim", cfg.minibatch_dim >= 1, "at least 1"),
-              ("minibatch_group", cfg.minibatch_group >= 2, "at least 2"),
-              ("gp_weight", cfg.gp_weight >= 0, "at least 0"),
-              ("n_critic", cfg.n_critic >= 1, "at least 1"),
-              ("d_lr", cfg.d_lr is None or cfg.d_lr > 0, "positive or null"),
-              ("g_lr", cfg.g_lr is None or cfg.g_lr > 0, "positive or null")]
-    for name, ok, need in checks:
-        if not ok:
-            raise ConfigError(f"model.{name} must be {need}, got {getattr(cfg, name)}")
-    if cfg.loss == "wgan-gp" and cfg.minibatch_kernels:
-        raise ConfigError("model.loss='wgan-gp' penalises per-sample critic gradients, which "
-                          "minibatch discrimination couples across the batch; set "
-                          "model.minibatch_kernels=0 or model.loss='bce'.")
-
-
-def _validate_dcgan(cfg: DCGANConfig, shape: tuple[int, ...]) -> None:
+def _check_dcgan_shape(cfg: DCGANConfig, shape: tuple[int, ...]) -> None:
     if len(shape) != 3:
         raise ConfigError(f"dcgan needs images of shape (C, H, W); the data has samples of "
                           f"shape {shape}. Use the dense 'gan' for tables.")
-    if not cfg.g_channels or not cfg.d_channels or min(*cfg.g_channels, *cfg.d_channels) < 1:
-        raise ConfigError("model.g_channels and model.d_channels must be non-empty lists of "
-                          f"positive channel counts, got {cfg.g_channels}, {cfg.d_channels}")
-    if cfg.kernel < 2:
-        raise ConfigError(f"model.kernel must be at least 2, got {cfg.kernel}")
-    if not 0 <= cfg.dropout < 1:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
     step = 2 ** len(cfg.g_channels)
     if shape[1] % step or shape[2] % step:
         raise ConfigError(

@@ -58,10 +58,9 @@ def corruption(kind: str, rate: float) -> nn.Module:
     """Input corruption of denoising autoencoders (book ch. 17, "Denoising Autoencoders"):
     "gaussian" adds noise of stddev `rate`, "dropout" zeroes inputs with probability `rate`
     (and scales the rest by 1/(1-rate), as Keras Dropout). Active in training only."""
-    if kind not in CORRUPTIONS:
-        raise ConfigError(f"Unknown corruption '{kind}'. Available: {', '.join(CORRUPTIONS)}")
-    if kind != "none" and not (0 <= rate < (1 if kind == "dropout" else float("inf"))):
-        raise ConfigError(f"Corruption rate must be >= 0 (and < 1 for dropout), got {rate}")
+    from latentforge.models.checks import check_corruption
+
+    check_corruption(kind, rate)
     if kind == "gaussian":
         return GaussianNoise(rate)
     if kind == "dropout":

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
+from latentforge.models.checks import check_choice, check_corruption, check_sizes
 from latentforge.models.layers import corruption
 from latentforge.registry import register
 
@@ -46,6 +47,19 @@ class RecurrentAEConfig:
     output: str = "sigmoid"
     corruption: str = "none"
     corruption_rate: float = 0.0
+
+    def validate(self) -> None:
+        """ConfigError for values no recurrent autoencoder can use (the data's shape is
+        checked when the model is built)."""
+        check_sizes("hidden", self.hidden, what="LSTM sizes")
+        if len(self.hidden) < 2:
+            # The decoder runs LSTMs of the sizes before the last one: with a single size it
+            # would have none and emit the same row at every timestep.
+            raise ConfigError(f"model.hidden needs at least two LSTM sizes (encoder sizes, "
+                              f"the last is the coding size; the decoder mirrors the others), "
+                              f"got {list(self.hidden)}. Use e.g. [100, {self.hidden[0]}].")
+        check_choice("output", self.output, ("sigmoid", "linear"))
+        check_corruption(self.corruption, self.corruption_rate)
 
 
 def keras_lstm_init_(lstm: nn.LSTM) -> nn.LSTM:
@@ -123,7 +137,8 @@ class RecurrentAutoencoder(Autoencoder):
 
     def __init__(self, cfg: RecurrentAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)
-        _validate(cfg, self.sample_shape)
+        cfg.validate()
+        _check_shape(self.sample_shape)
         c, _, w = self.sample_shape
         self.encoder = SequenceEncoder(cfg, c * w)
         self.decoder = SequenceDecoder(cfg, self.sample_shape)
@@ -133,21 +148,11 @@ class RecurrentAutoencoder(Autoencoder):
         return self.cfg.hidden[-1]
 
 
-def _validate(cfg: RecurrentAEConfig, sample_shape: tuple[int, ...]) -> None:
+def _check_shape(sample_shape: tuple[int, ...]) -> None:
     if len(sample_shape) != 3:
         raise ConfigError(f"recurrent_ae needs images of shape (C, H, W) (rows are the "
                           f"timesteps); the data has samples of shape {sample_shape}. "
                           "Use a dense model (stacked_ae) for tables.")
-    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
-        raise ConfigError(f"model.hidden must be positive LSTM sizes, got {cfg.hidden}")
-    if len(cfg.hidden) < 2:
-        # The decoder runs LSTMs of the sizes before the last one: with a single size it
-        # would have none and emit the same row at every timestep.
-        raise ConfigError(f"model.hidden needs at least two LSTM sizes (encoder sizes, the "
-                          f"last is the coding size; the decoder mirrors the others), got "
-                          f"{list(cfg.hidden)}. Use e.g. [100, {cfg.hidden[0]}].")
-    if cfg.output not in ("sigmoid", "linear"):
-        raise ConfigError(f"model.output must be 'sigmoid' or 'linear', got '{cfg.output}'")
 
 
 RECURRENT_RECIPES = {

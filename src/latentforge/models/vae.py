@@ -33,10 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from latentforge.errors import ConfigError
 from latentforge.evaluation import metrics
 from latentforge.models.base import Autoencoder
-from latentforge.models.conv import KerasConvTranspose2d, check_conv_stages, stage_sizes
+from latentforge.config import check_seed
+from latentforge.models.checks import (check_activation, check_at_least, check_choice,
+                                       check_sizes, require)
+from latentforge.models.conv import (KerasConvTranspose2d, check_conv_options,
+                                     check_conv_stages, stage_sizes)
 from latentforge.models.init import keras_init_
 from latentforge.models.layers import activation, mlp
 from latentforge.registry import register
@@ -70,6 +73,21 @@ class VAEConfig:
     output: str = "sigmoid"
     beta: float = 1.0
     eval_seed: int = 0
+
+    def validate(self) -> None:
+        """ConfigError for values no VAE can use (a conv VAE's image size is checked when
+        the model is built)."""
+        check_choice("arch", self.arch, ARCHS)
+        check_at_least("latent_dim", self.latent_dim, 1)
+        check_activation("activation", self.activation)
+        require(self.output == "sigmoid", "output", "'sigmoid' (the VAE's Bernoulli decoder)",
+                self.output)
+        check_at_least("beta", self.beta, 0)
+        check_seed(self.eval_seed, "model.eval_seed")
+        if self.arch == "dense":
+            check_sizes("hidden", self.hidden)
+        else:
+            check_conv_options(self.filters, self.kernel)
 
 
 @dataclass
@@ -132,7 +150,10 @@ class VariationalAutoencoder(Autoencoder):
 
     def __init__(self, cfg: VAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)
-        _validate(cfg, self.sample_shape)
+        cfg.validate()
+        if cfg.arch == "conv":
+            check_conv_stages("model.arch='conv'", cfg.filters, self.sample_shape,
+                              "Use arch 'dense' (model vae) for tables.")
         self.n_inputs = math.prod(self.sample_shape)
         build = _dense_networks if cfg.arch == "dense" else _conv_networks
         body, features, decoder = build(cfg, self.sample_shape)
@@ -210,27 +231,6 @@ def _conv_networks(cfg: VAEConfig, shape: tuple[int, ...]):
         if i < len(outs) - 1:
             dec.append(activation(cfg.activation))
     return nn.Sequential(*layers, nn.Flatten()), features, nn.Sequential(*dec)
-
-
-def _validate(cfg: VAEConfig, shape: tuple[int, ...]) -> None:
-    if cfg.arch not in ARCHS:
-        raise ConfigError(f"model.arch must be one of {', '.join(ARCHS)}, got '{cfg.arch}'")
-    if cfg.latent_dim < 1:
-        raise ConfigError(f"model.latent_dim must be at least 1, got {cfg.latent_dim}")
-    if cfg.output != "sigmoid":
-        raise ConfigError(f"model.output must be 'sigmoid' (the VAE's Bernoulli decoder), "
-                          f"got '{cfg.output}'")
-    if not cfg.beta >= 0:
-        raise ConfigError(f"model.beta must be >= 0, got {cfg.beta}")
-    if cfg.arch == "dense" and (not cfg.hidden or any(h < 1 for h in cfg.hidden)):
-        raise ConfigError(f"model.hidden must be positive layer sizes, got {cfg.hidden}")
-    if cfg.arch == "conv":
-        _validate_conv(cfg, shape)
-
-
-def _validate_conv(cfg: VAEConfig, shape: tuple[int, ...]) -> None:
-    check_conv_stages("model.arch='conv'", cfg.filters, cfg.kernel, shape,
-                      "Use arch 'dense' (model vae) for tables.")
 
 
 # Book: RMSprop() = lr 0.001, rho 0.9, epsilon 1e-7; fit(epochs=25, batch_size=128).
