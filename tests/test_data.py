@@ -376,7 +376,7 @@ def test_npz_layouts(tmp_path):
 @pytest.mark.parametrize("x, y, match", [
     (np.array([[[0.1, np.nan]]] * 4), None, "has NaN values"),
     (np.array([[1.0, np.inf]] * 4), None, "has inf values"),
-    (np.full((4, 2, 2), 2.0), None, r"outside \[0, 1\].*divide by 255"),
+    (np.full((4, 2, 2), 2.0), None, r"outside \[0, 1\].*divide them by their maximum \(2\)"),
     (np.zeros((4, 2, 2), np.uint8), np.arange(3), r"labels of shape \(3,\) for 4 samples"),
     (np.zeros((4, 2, 2), np.uint8), np.array([0, 1.5, 2, 3]), "non-integer labels"),
     (np.zeros((4, 5, 5, 5), np.uint8), None, "neither axis 1 nor axis 3"),

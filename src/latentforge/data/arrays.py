@@ -8,7 +8,13 @@ optional; a ``.npy`` file holds ``x`` only. Accepted ``x``:
   [0, 1] and stay float32 ``(N, C, H, W)``; bool arrays become float32 0/1. When both
   axis 1 and the last axis could be channels, axis 1 is taken (channels first).
 - ``(N, D)``: a table, float32, min-max scaled per feature to [0, 1] with TRAIN-split
-  statistics (stored in ``Splits.info["minmax"]``).
+  statistics (stored in ``Splits.info["minmax"]``), unless ``data.image_shape`` is set:
+  then each row is one flattened image, reshaped to ``(N, *image_shape)`` (C, H, W; the
+  product must equal D) and taken as images as above.
+
+Before converting, the memory the dataset needs (the array, plus two copies at the output
+dtype: converted and split) is checked with `resources.check_fits`. Files are read with
+`latentforge.data.npyio` (header checked first; ``.npy`` memory-mapped).
 
 ``y`` must hold N integer labels >= 0 (integral floats such as ``3.0`` are accepted).
 NaN or inf anywhere is refused. Split: seeded permutation by the config's fractions.
@@ -16,15 +22,17 @@ NaN or inf anywhere is refused. Split: seeded permutation by the config's fracti
 from __future__ import annotations
 
 import logging
-import zipfile
+import math
 from pathlib import Path
 
 import numpy as np
 
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits
+from latentforge.data.npyio import npz_keys, read_npy, read_npz
 from latentforge.data.splitting import minmax_scale, split_arrays
 from latentforge.errors import DataError
+from latentforge.resources import check_fits
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +73,38 @@ def as_images(x: np.ndarray, path: Path) -> np.ndarray:
         raise DataError(f"{path} holds {x.dtype} images; save them as uint8 or float.")
     _check_finite(x, path, "x")
     if x.size and (x.min() < 0 or x.max() > 1):
-        raise DataError(f"{path} has float pixels outside [0, 1] ({x.min():.4g}..{x.max():.4g}); "
-                        "divide by 255 or save them as uint8.")
+        raise DataError(f"{path} has float pixels outside [0, 1] (values range "
+                        f"{x.min():.4g}..{x.max():.4g}); {_scale_hint(float(x.min()), float(x.max()))}.")
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _scale_hint(lo: float, hi: float) -> str:
+    """How to bring float pixels of range ``lo..hi`` into [0, 1], fitting that range."""
+    if lo >= 0:
+        return (f"divide them by their maximum ({hi:.4g}), or by the maximum of their "
+                "scale if it is larger, or save them as uint8 in [0, 255]")
+    return (f"map them to [0, 1] with (x - ({lo:.4g})) / ({hi:.4g} - ({lo:.4g})), "
+            "or save them as uint8 in [0, 255]")
+
+
+def with_image_shape(x: np.ndarray, shape: list[int] | None, path: Path) -> np.ndarray:
+    """``x`` as ``(N, *shape)`` images when ``data.image_shape`` is set (a view, no copy)."""
+    if shape is None:
+        return x
+    per_item = math.prod(x.shape[1:]) if x.ndim >= 1 else 0
+    if x.ndim < 2 or per_item != math.prod(shape):
+        raise DataError(f"data.image_shape={list(shape)} holds {math.prod(shape)} values per "
+                        f"image, but {path} holds {per_item} values per row (shape "
+                        f"{x.shape}); set data.image_shape to a shape of {per_item} values.")
+    return x.reshape(len(x), *shape)
+
+
+def check_memory(x: np.ndarray, path: Path) -> None:
+    """Refuse (`ResourceError`) a dataset whose loading would not fit in memory: the array
+    plus two copies at the output dtype (uint8 for integer images, else float32)."""
+    out = 1 if x.ndim > 2 and x.dtype.kind in "iu" else 4
+    check_fits(x.nbytes + 2 * x.size * out, f"{path} ({x.shape} {x.dtype})",
+               "save fewer or smaller samples")
 
 
 def as_table(x: np.ndarray, path: Path) -> np.ndarray:
@@ -98,8 +135,15 @@ def check_labels(y: np.ndarray, n: int, path: Path) -> np.ndarray:
 
 def make_splits(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
                 path: Path, info: dict) -> Splits:
-    """Validate ``x`` / ``y``, split them, and min-max scale tables (train statistics)."""
+    """Validate ``x`` / ``y``, split them, and min-max scale tables (train statistics).
+
+    ``x`` becomes images of ``cfg.image_shape`` first when that is set.
+    """
+    x = with_image_shape(x, cfg.image_shape, path)
+    check_memory(x, path)
     if x.ndim == 2:
+        log.info("%s: x %s is a table (one feature per column); if its rows are flattened "
+                 "images, set data.image_shape=[C,H,W]", path, x.shape)
         x, is_table = as_table(x, path), True
     elif x.ndim in (3, 4):
         x, is_table = as_images(x, path), False
@@ -114,22 +158,17 @@ def make_splits(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
 
 
 def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(x, y)`` from a ``.npy`` (y None) or ``.npz`` file."""
-    try:
-        if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False), None
-        with np.load(path, allow_pickle=False) as z:
-            xk = next((k for k in X_KEYS if k in z.files), None)
-            if xk is None:
-                raise DataError(f"{path} has keys {sorted(z.files)} but none of {list(X_KEYS)}; "
-                                "save the samples under the key 'x' (labels under 'y').")
-            yk = next((k for k in Y_KEYS if k in z.files), None)
-            return z[xk], (None if yk is None else z[yk])
-    except DataError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable numpy file ({exc}); save it with "
-                        "np.save / np.savez and without object arrays.") from exc
+    """``(x, y)`` from a ``.npy`` (y None, memory-mapped) or ``.npz`` file."""
+    if path.suffix == ".npy":
+        return read_npy(path), None
+    keys = npz_keys(path)
+    xk = next((k for k in X_KEYS if k in keys), None)
+    if xk is None:
+        raise DataError(f"{path} has keys {sorted(keys)} but none of {list(X_KEYS)}; "
+                        "save the samples under the key 'x' (labels under 'y').")
+    yk = next((k for k in Y_KEYS if k in keys), None)
+    arrays = read_npz(path, [xk] if yk is None else [xk, yk])
+    return arrays[xk], arrays.get(yk)
 
 
 def load_arrays(cfg: DataConfig) -> Splits:

@@ -20,10 +20,16 @@ class DataConfig:
     valid_fraction/test_fraction/split_seed: split of sources that ship no split.
     limit_train/limit_eval: keep only the first N items of train / of valid and test
         (quick runs and tests); None keeps all.
-    image_size: resize folder images to this square size; None requires equal sizes.
+    image_size: resize folder images to this square size (at most 4096); None requires
+        equal sizes.
     grayscale: convert folder images to one channel (True), to RGB (False), or keep the
         mode when every image agrees (None).
-    label_column: CSV column holding integer class labels, if any.
+    label_column: CSV column holding integer class labels, if any: a header name, or a
+        0-based column index (an int; the only way to name a column of a CSV without a
+        header).
+    image_shape: ``[C, H, W]`` (C 1 or 3) when each row of a flat ``(N, D)`` ``.npy`` /
+        ``.npz`` / ``.csv`` dataset is one flattened image (D = C*H*W), e.g. ``[1, 28, 28]``
+        for MNIST-style rows: the rows become images instead of a table. None: a table.
     train_classes: keep only these class labels in train and valid (one-class anomaly
         detection: train on normal items); test keeps every class. None keeps all.
     """
@@ -39,5 +45,6 @@ class DataConfig:
     limit_eval: int | None = None
     image_size: int | None = None
     grayscale: bool | None = None
-    label_column: str | None = None
+    label_column: int | str | None = None
     train_classes: list[int] | None = None
+    image_shape: list[int] | None = None

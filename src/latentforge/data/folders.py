@@ -12,24 +12,41 @@ one size unless ``data.image_size`` resizes them all (bilinear, to a square, asp
 not kept). ``data.grayscale``: True -> 1 channel, False -> RGB, None -> keep the mode when
 every image is grayscale or every image is colour. Split by ``data.valid_fraction`` /
 ``data.test_fraction`` with a seeded permutation.
+
+Safety: every file's header (mode, size) is read first; an image of more than
+`MAX_PIXELS` pixels is refused before it is decoded (Pillow's decompression-bomb warning
+and error become that `DataError`, nothing is printed). Only the items the splits keep
+after ``data.limit_train`` / ``data.limit_eval`` are decoded, into one preallocated uint8
+array, after `resources.check_fits` accepted twice its size (the array and the split).
+
+Bit depths: 8-bit images are used as they are. 16-bit grayscale (modes ``I;16*``) and
+32-bit integer images (mode ``I``, read as 16-bit values, which must lie in [0, 65535])
+map ``v -> round(v / 257)``, the inverse of the usual 8- to 16-bit expansion ``v * 257``
+(65535 -> 255). 32-bit float images (mode ``F``) must hold finite values in [0, 1] and map
+``v -> round(v * 255)``; NaN, inf or values outside [0, 1] are refused.
 """
 from __future__ import annotations
 
 import logging
+import struct
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits
-from latentforge.data.splitting import split_arrays
+from latentforge.data.splitting import gather, limit_indices, split_arrays, split_indices
 from latentforge.errors import DataError
+from latentforge.resources import check_fits
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                               ".webp", ".ppm", ".pgm", ".pbm"})
-_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+MAX_PIXELS = 89_478_485  # Pillow's default Image.MAX_IMAGE_PIXELS (about 9459 x 9459)
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -68,25 +85,71 @@ def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | N
     return files, labels, classes
 
 
-def _read(path: Path, mode: str | None = None, size: int | None = None):
-    """Open ``path`` with Pillow; with ``mode`` also decode it, convert and resize.
-
-    Returns the lazily opened image's mode (``mode`` None) or a uint8 array ``(H, W)`` /
-    ``(H, W, 3)``. Raises `DataError` when Pillow cannot read the file.
-    """
+@contextmanager
+def _opened(path: Path):
+    """``path`` opened lazily by Pillow (header only), at most `MAX_PIXELS` pixels.
+    Raises `DataError` when Pillow cannot read the file or it is too large."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            if mode is None:
-                return im.mode
-            im = im.convert(mode)
-            if size is not None and im.size != (size, size):
-                im = im.resize((size, size), getattr(Image, "Resampling", Image).BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise DataError(f"{path} is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), "
+                                    f"more than the limit of {MAX_PIXELS / 1e6:.0f} megapixels; "
+                                    "downscale it (e.g. to 1024x1024) or remove it.")
+                yield im
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path} is too large to decode safely ({exc}); downscale it "
+                        "(e.g. to 1024x1024) or remove it.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            IndexError, TypeError, KeyError, ZeroDivisionError, struct.error) as exc:
         raise DataError(f"{path} is not a readable image ({exc}); "
                         "delete or replace it.") from exc
+
+
+def _header(path: Path) -> tuple[str, tuple[int, int]]:
+    """``(mode, (width, height))`` of an image file, from its header only."""
+    with _opened(path) as im:
+        return im.mode, im.size
+
+
+def _to_8bit(im, path: Path):
+    """``im`` with 16-bit / 32-bit integer / float pixels mapped to an 8-bit "L" image
+    (rules in the module docstring); other modes unchanged."""
+    from PIL import Image
+
+    if im.mode not in ("I", "F") and not im.mode.startswith("I;16"):
+        return im
+    a = np.asarray(im)
+    if im.mode == "F":
+        if not np.isfinite(a).all():
+            raise DataError(f"{path} is a float image with NaN or inf pixels; save it "
+                            "without them (as 8-bit, or float in [0, 1]).")
+        if a.size and (a.min() < 0 or a.max() > 1):
+            raise DataError(f"{path} is a float image with values {a.min():.4g}..{a.max():.4g} "
+                            "outside [0, 1]; save it with values in [0, 1] or as 8-bit.")
+        return Image.fromarray(np.rint(a * 255.0).astype(np.uint8), "L")
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise DataError(f"{path} is a 32-bit integer image with values {a.min()}..{a.max()} "
+                        "outside [0, 65535]; save it as an 8-bit or 16-bit image.")
+    return Image.fromarray(np.rint(a / 257.0).astype(np.uint8), "L")
+
+
+def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
+    """Decode ``path``, convert it to ``mode`` ("L" or "RGB"), resize it to a ``size``
+    square when given; uint8 ``(H, W)`` or ``(H, W, 3)``."""
+    from PIL import Image
+
+    with _opened(path) as im:
+        im = _to_8bit(im, path).convert(mode)
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), getattr(Image, "Resampling", Image).BILINEAR)
+        return np.asarray(im, dtype=np.uint8)
 
 
 def read_image(path: Path, sample_shape: tuple[int, ...]) -> np.ndarray:
@@ -98,13 +161,12 @@ def read_image(path: Path, sample_shape: tuple[int, ...]) -> np.ndarray:
                         f"one takes {tuple(sample_shape)}.")
     if not Path(path).is_file():
         raise DataError(f"Query image '{path}' does not exist.")
-    a = _read(Path(path), "L" if channels == 1 else "RGB", h)
+    a = _decode(Path(path), "L" if channels == 1 else "RGB", h)
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
-def _target_mode(files: list[Path], grayscale: bool | None) -> str:
+def _target_mode(files: list[Path], modes: list[str], grayscale: bool | None) -> str:
     """"L" or "RGB" for the whole folder, following ``data.grayscale``."""
-    modes = [_read(f) for f in files]  # header only: also refuses non-images early
     if grayscale is not None:
         return "L" if grayscale else "RGB"
     gray = [m in _GRAY_MODES for m in modes]
@@ -117,32 +179,52 @@ def _target_mode(files: list[Path], grayscale: bool | None) -> str:
                     "--set data.grayscale=true or --set data.grayscale=false.")
 
 
-def _stack(files: list[Path], mode: str, size: int | None) -> np.ndarray:
-    """Decode every file into uint8 ``(N, C, H, W)``, C = 1 for "L", 3 for "RGB"."""
-    arrays = []
-    for f in files:
-        a = _read(f, mode, size)
-        if arrays and a.shape != arrays[0].shape:
-            raise DataError(f"{f} is {a.shape[1]}x{a.shape[0]} pixels but {files[0]} is "
-                            f"{arrays[0].shape[1]}x{arrays[0].shape[0]}; resize them all "
+def _image_side(files: list[Path], sizes: list[tuple[int, int]],
+                size: int | None) -> tuple[int, int]:
+    """``(H, W)`` every decoded image will have; `DataError` for unequal sizes."""
+    if size is not None:
+        return size, size
+    for f, s in zip(files, sizes):
+        if s != sizes[0]:
+            raise DataError(f"{f} is {s[0]}x{s[1]} pixels but {files[0]} is "
+                            f"{sizes[0][0]}x{sizes[0][1]}; resize them all "
                             "with --set data.image_size=N.")
-        arrays.append(a)
-    x = np.stack(arrays)
-    return x[:, None] if x.ndim == 3 else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return sizes[0][1], sizes[0][0]
+
+
+def _stack(files: list[Path], mode: str, hw: tuple[int, int], size: int | None) -> np.ndarray:
+    """Decode every file into one uint8 ``(N, C, H, W)``, C = 1 for "L", 3 for "RGB"."""
+    channels = 1 if mode == "L" else 3
+    x = np.empty((len(files), channels, *hw), dtype=np.uint8)
+    for i, f in enumerate(files):
+        a = _decode(f, mode, size)
+        x[i] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    return x
 
 
 def load_folder(cfg: DataConfig) -> Splits:
     """The image folder ``cfg.source`` as `Splits` of uint8 ``(N, C, H, W)`` in [0, 255].
 
     Labels are int64 class indices when the folder has class subfolders, else None.
+    Only the items kept by ``data.limit_train`` / ``data.limit_eval`` are decoded.
     """
     root = Path(cfg.source).expanduser()
+    name = root.name or str(root)
     files, labels, classes = list_images(root)
-    mode = _target_mode(files, cfg.grayscale)
-    x = _stack(files, mode, cfg.image_size)
-    y = None if labels is None else np.asarray(labels, dtype=np.int64)
+    headers = [_header(f) for f in files]  # header only: also refuses non-images early
+    mode = _target_mode(files, [m for m, _ in headers], cfg.grayscale)
+    hw = _image_side(files, [s for _, s in headers], cfg.image_size)
+    idx = limit_indices(split_indices(len(files), cfg, name), cfg.limit_train, cfg.limit_eval)
+    order, local = gather(idx)
+    channels = 1 if mode == "L" else 3
+    check_fits(2 * len(order) * channels * hw[0] * hw[1],
+               f"{len(order)} images of {channels}x{hw[0]}x{hw[1]} from {root}",
+               "set a smaller --set data.image_size=N, or fewer images with "
+               "--set data.limit_train=N and --set data.limit_eval=N")
+    x = _stack([files[i] for i in order], mode, hw, cfg.image_size)
+    y = None if labels is None else np.asarray(labels, dtype=np.int64)[order]
     log.info("%s: %d images %s, %s", root, len(x), x.shape[1:],
              f"classes {classes}" if classes else "no labels")
     info = {"source": "folder", "path": str(root), "classes": classes, "mode": mode,
             "image_size": cfg.image_size}
-    return split_arrays(root.name or str(root), x, y, cfg, classes, info)
+    return split_arrays(name, x, y, cfg, classes, info, idx=local)

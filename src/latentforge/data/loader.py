@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[DataConfig], Splits]
 
+MAX_IMAGE_SIZE = 4096  # data.image_size: a 4096x4096 RGB image is 48 MiB as uint8
+MAX_IMAGE_SIDE = 1 << 16  # each of H and W in data.image_shape
+
 NAMED_SOURCES: dict[str, Loader] = {
     "fashion-mnist": load_fashion_mnist,
     "mnist": load_mnist,
@@ -59,14 +62,24 @@ def validate_config(cfg: DataConfig) -> None:
     _require(cfg.valid_fraction + cfg.test_fraction < 1, "valid_fraction",
              cfg.valid_fraction, f"< 1 - data.test_fraction ({cfg.test_fraction})", "0.1")
     _require(_is_int(cfg.split_seed), "split_seed", cfg.split_seed, "an integer", "0")
-    for name in ("limit_train", "limit_eval", "image_size"):
+    for name in ("limit_train", "limit_eval"):
         v = getattr(cfg, name)
         _require(v is None or (_is_int(v) and v >= 1), name, v, "None or an integer >= 1", "64")
+    size = cfg.image_size
+    _require(size is None or (_is_int(size) and 1 <= size <= MAX_IMAGE_SIZE), "image_size",
+             size, f"None or an integer in [1, {MAX_IMAGE_SIZE}]", "64")
     _require(isinstance(cfg.download, bool), "download", cfg.download, "true or false", "true")
     _require(cfg.grayscale is None or isinstance(cfg.grayscale, bool), "grayscale",
              cfg.grayscale, "true, false or None", "true")
-    _require(cfg.label_column is None or isinstance(cfg.label_column, (str, int)),
-             "label_column", cfg.label_column, "a column name or index", "label")
+    col = cfg.label_column
+    _require(col is None or (isinstance(col, str) and col != "") or (_is_int(col) and col >= 0),
+             "label_column", col, "a column name or a 0-based column index", "label")
+    shape = cfg.image_shape
+    _require(shape is None or (isinstance(shape, (list, tuple)) and len(shape) == 3
+                               and all(_is_int(v) for v in shape) and shape[0] in (1, 3)
+                               and all(1 <= v <= MAX_IMAGE_SIDE for v in shape[1:])),
+             "image_shape", shape, f"None or [C, H, W] with C 1 or 3 and H, W in "
+             f"[1, {MAX_IMAGE_SIDE}]", "[1,28,28]")
     classes = cfg.train_classes
     _require(classes is None or (isinstance(classes, (list, tuple)) and len(classes) > 0
                                  and all(_is_int(c) and c >= 0 for c in classes)),

@@ -24,29 +24,60 @@ def _count(n: int, fraction: float) -> int:
     return max(1, round(n * fraction)) if fraction > 0 else 0
 
 
+def min_items(cfg: DataConfig) -> int:
+    """The fewest items that leave at least one training item after the valid and test
+    fractions (each non-zero fraction takes at least one item)."""
+    n = 1
+    while n - _count(n, cfg.test_fraction) - _count(n, cfg.valid_fraction) < 1:
+        n += 1
+    return n
+
+
+def limit_indices(idx: dict[str, np.ndarray], limit_train: int | None,
+                  limit_eval: int | None) -> dict[str, np.ndarray]:
+    """The first ``limit_train`` train indices and ``limit_eval`` valid and test indices
+    (what `loader.apply_limits` keeps), so a loader decodes only those items."""
+    return {k: v[:limit_train if k == "train" else limit_eval] for k, v in idx.items()}
+
+
+def gather(idx: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(order, local)``: every index of ``idx`` in one array (the items to read, in that
+    order), and the split indices into ``order``'s positions."""
+    order = np.concatenate([idx[k] for k in ("test", "valid", "train")]).astype(np.int64)
+    local, start = {}, 0
+    for k in ("test", "valid", "train"):
+        local[k] = np.arange(start, start + len(idx[k]))
+        start += len(idx[k])
+    return order, local
+
+
 def split_indices(n: int, cfg: DataConfig, what: str) -> dict[str, np.ndarray]:
     """Seeded ``{"train", "valid", "test"}`` index arrays covering ``range(n)`` once.
 
     ``what`` names the data in errors. Raises `DataError` when no training item is left.
     """
+    if n < min_items(cfg):
+        raise DataError(f"{what} has only {n} item{'s' if n != 1 else ''}, too few for "
+                        f"data.valid_fraction={cfg.valid_fraction} and data.test_fraction="
+                        f"{cfg.test_fraction}: they need at least {min_items(cfg)} (each "
+                        "non-zero fraction takes at least one item, train keeps one); add "
+                        "data or lower them, e.g. --set data.test_fraction=0.")
     n_test, n_valid = _count(n, cfg.test_fraction), _count(n, cfg.valid_fraction)
-    if n - n_test - n_valid < 1:
-        raise DataError(f"{what} has only {n} items, too few for data.valid_fraction="
-                        f"{cfg.valid_fraction} and data.test_fraction={cfg.test_fraction}; "
-                        "add data or lower them, e.g. --set data.test_fraction=0.")
     perm = np.random.default_rng(cfg.split_seed).permutation(n)
     return {"test": perm[:n_test], "valid": perm[n_test:n_test + n_valid],
             "train": perm[n_test + n_valid:]}
 
 
 def split_arrays(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
-                 classes: list[str] | None = None, info: dict | None = None) -> Splits:
+                 classes: list[str] | None = None, info: dict | None = None,
+                 idx: dict[str, np.ndarray] | None = None) -> Splits:
     """`Splits` of ``x`` (uint8/float32, first axis = items) and optional int labels ``y``.
 
-    The test split is None when ``data.test_fraction`` is 0; valid is empty when
-    ``data.valid_fraction`` is 0.
+    ``idx``: the split indices into ``x`` when the caller already drew them (see `gather`);
+    else `split_indices`. The test split is None when ``data.test_fraction`` is 0; valid is
+    empty when ``data.valid_fraction`` is 0.
     """
-    idx = split_indices(len(x), cfg, name)
+    idx = split_indices(len(x), cfg, name) if idx is None else idx
     parts = {k: from_numpy(x[v], None if y is None else y[v], classes) for k, v in idx.items()}
     info = dict(info or {})
     info.update(split=f"seeded permutation (split_seed={cfg.split_seed}): "
