@@ -35,14 +35,14 @@ def test_atomic_write_keeps_old_content_on_crash(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # temp file cleaned up
 
 
-@pytest.mark.parametrize("crash_at", ["save_file", "torch.save", "os.replace", "latest"])
+@pytest.mark.parametrize("crash_at", ["write", "torch.save", "os.replace", "latest"])
 def test_crash_during_checkpoint_keeps_previous(tmp_path, monkeypatch, crash_at):
     run_dir = tmp_path / "run"
     lf.train("stacked_ae", overrides=OVERRIDES, run_dir=run_dir)
     before = _weights(run_dir / "model.safetensors")
     before_ckpt = checkpoint.latest_checkpoint(run_dir)
 
-    real = {"save_file": checkpoint.save_file, "torch.save": torch.save,
+    real = {"write": checkpoint._write_synced, "torch.save": torch.save,
             "os.replace": os.replace, "latest": checkpoint.atomic_write_text}
     calls = {"n": 0}
 
@@ -52,7 +52,7 @@ def test_crash_during_checkpoint_keeps_previous(tmp_path, monkeypatch, crash_at)
             raise Crash()
         return real[crash_at](*args, **kwargs)
 
-    target = {"save_file": (checkpoint, "save_file"), "torch.save": (torch, "save"),
+    target = {"write": (checkpoint, "_write_synced"), "torch.save": (torch, "save"),
               "os.replace": (os, "replace"), "latest": (checkpoint, "atomic_write_text")}
     monkeypatch.setattr(*target[crash_at], crashing)
     with pytest.raises(Crash):

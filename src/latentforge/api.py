@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from latentforge import rundir
 from latentforge.config import RunConfig, build_config, config_from_dict
 from latentforge.errors import RunError
 from latentforge.registry import get_spec
 from latentforge.training import checkpoint
 from latentforge.training.engine import Trainer, evaluate_model
-from latentforge.viz.report import read_history
 
 log = logging.getLogger(__name__)
-CONFIG = "config.json"
+CONFIG = rundir.CONFIG
 
 
 @dataclass
@@ -87,28 +86,31 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     """Train a registered model (or a resolved RunConfig) and return its `Run`.
 
     run_dir: defaults to runs/<model>-<recipe>. An existing run is refused unless `resume`
-    (continue from its last checkpoint, with its saved config plus `overrides`) or
-    `overwrite` (delete it first).
+    (continue from its last checkpoint - or from the start when a kill came before the
+    first one - with its saved config plus `overrides`; a complete run is returned as it
+    is) or `overwrite` (delete what the run wrote first; a folder that is not a run is
+    refused). One process at a time writes a run: a second one gets `RunBusy`.
     splits: data to use instead of loading `cfg.data` (the config should still describe it).
     init: called with the freshly built model before training, e.g. to load pretrained
         weights (greedy layer-wise training); a resumed run's checkpoint replaces them.
     """
     from latentforge.data import load_data
+    from latentforge.training.device import resolve_device
 
     cfg = model if isinstance(model, RunConfig) else None
     name = cfg.model_name if cfg else model
     run_dir = Path(run_dir or Path("runs") / f"{name}-{cfg.recipe if cfg else recipe}")
     if resume:
-        cfg = _resume_config(run_dir, overrides)
+        cfg = _resume_config(run_dir, overrides)  # saved only once an epoch trained with it
     else:
         cfg = cfg or build_config(model, recipe, overrides=overrides)
         _check_new_dir(run_dir, overwrite)
-    if cfg.train.tensorboard:  # fails early (ConfigError) when TensorBoard is missing
-        from latentforge.training.tensorboard import TensorBoardLogger
-
-        callbacks = [*callbacks, TensorBoardLogger.checked()]
-    # Everything that can fail on bad input (data, model, device, optimizer) is checked
-    # before the run directory is touched, so a typo never costs an existing run.
+    cfg.data = _absolute_paths(cfg.data)
+    # Everything that can fail on bad input (config, device, data, model, optimizer) is
+    # checked before the run directory is touched, so a typo never costs an existing run.
+    cfg.train.validate()
+    resolve_device(cfg.train.device)
+    callbacks = _standard_callbacks(cfg, callbacks)
     splits = splits if splits is not None else load_data(cfg.data)
     net = build_model(cfg, splits.train.sample_shape)
     if init is not None:
@@ -118,24 +120,59 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
 
         callbacks = [*callbacks, SampleGrid()]
     trainer = Trainer(net, splits, cfg, run_dir, callbacks)
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / CONFIG)
-    result = trainer.fit(resume=resume)
+    with rundir.run_lock(run_dir):
+        if not resume:
+            _check_new_dir(run_dir, overwrite)  # again, now that no one else can write it
+            rundir.clear_run(run_dir)
+            cfg.save(run_dir / rundir.CONFIG)
+        result = trainer.fit(resume=resume)
     net.to("cpu").eval()
     return Run(run_dir, cfg, net, result.history, splits)
 
 
+def _standard_callbacks(cfg: RunConfig, callbacks) -> list:
+    if cfg.train.tensorboard:  # fails early (ConfigError) when TensorBoard is missing
+        from latentforge.training.tensorboard import TensorBoardLogger
+
+        return [*callbacks, TensorBoardLogger.checked()]
+    return list(callbacks)
+
+
+def _absolute_paths(data):
+    """`data` with a path source (and data_dir) made absolute, so the saved config works
+    from any folder; named sources stay as they are."""
+    from dataclasses import replace
+
+    from latentforge.data.codings import PREFIX
+    from latentforge.data.loader import NAMED_SOURCES
+
+    source = data.source
+    if isinstance(source, str) and source.startswith(PREFIX):
+        source = PREFIX + str(Path(source[len(PREFIX):]).expanduser().resolve())
+    elif isinstance(source, str) and source.strip().lower() not in NAMED_SOURCES \
+            and Path(source).expanduser().exists():
+        source = str(Path(source).expanduser().resolve())
+    data_dir = data.data_dir
+    if isinstance(data_dir, str) and data_dir:
+        data_dir = str(Path(data_dir).expanduser().resolve())
+    return replace(data, source=source, data_dir=data_dir)
+
+
 def _check_new_dir(run_dir: Path, overwrite: bool) -> None:
-    """A new run may go to `run_dir` (deleted later, once the config has been checked)."""
-    if run_dir.exists() and any(run_dir.iterdir()):
+    """A new run may go to `run_dir`: absent, empty, or a run to replace (`overwrite`)."""
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise RunError(f"Cannot train into '{run_dir}': it is a file, not a folder.")
+    if any(p.name != rundir.LOCK for p in run_dir.iterdir()):
+        if not rundir.is_run(run_dir):
+            raise RunError(f"Refusing to train into '{run_dir}': the folder is not empty and "
+                           f"is not a latentforge run (no readable {rundir.CONFIG}). Choose "
+                           "another name (--name / run_dir).")
         if not overwrite:
-            raise RunError(f"Run directory '{run_dir}' already exists. Use --resume to "
-                           "continue it, --overwrite to replace it, or --name for a new one.")
-        if not (run_dir / CONFIG).is_file():
-            raise RunError(f"Refusing to overwrite '{run_dir}': it is not a latentforge run "
-                           "(no config.json).")
+            raise RunError(f"Run '{run_dir}' already exists. Continue it (--resume / "
+                           "resume=True), replace it (--overwrite / overwrite=True) or train "
+                           "into a new one (--name NAME / run_dir=...).")
 
 
 def _resume_config(run_dir: Path, overrides) -> RunConfig:
@@ -148,32 +185,28 @@ def _resume_config(run_dir: Path, overrides) -> RunConfig:
 
 
 def read_config(run_dir: Path) -> RunConfig:
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise RunError(f"'{run_dir}' is not a latentforge run directory (no {CONFIG}).")
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise RunError(f"'{path}' is not valid JSON ({exc}).") from None
-    return config_from_dict(data)
+    """The RunConfig saved in `run_dir`; RunError when it is not a run."""
+    return config_from_dict(rundir.read_config_dict(run_dir))
 
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:
-    """Rebuild a trained model from its run directory with no flags (weights + config)."""
+    """Rebuild a trained model from its run directory with no flags: the config, the newest
+    checkpoint's weights, and the history that checkpoint covers."""
     path = Path(path)
     cfg = read_config(path)
-    weights = path / checkpoint.WEIGHTS
+    weights = rundir.weights_path(path)
     if not weights.is_file():
-        raise RunError(f"'{path}' has no {checkpoint.WEIGHTS} yet: no epoch has finished.")
+        raise RunError(f"'{path}' has no {rundir.WEIGHTS} yet: no epoch has finished.")
     shape = _sample_shape(weights, cfg)
     model = build_model(cfg, shape)
     checkpoint.load_weights(model, weights)
     model.to(device).eval()
-    return Run(path, cfg, model, read_history(path))
+    return Run(path, cfg, model, rundir.read_history(path))
 
 
 def _sample_shape(weights: Path, cfg: RunConfig) -> tuple[int, ...]:
-    """The input shape recorded beside the weights (saved by the engine at the first save)."""
+    """The input shape recorded beside the weights (saved with every checkpoint): 1 to 3
+    positive sizes; anything else is a broken file."""
     from safetensors import safe_open
 
     try:
@@ -181,8 +214,17 @@ def _sample_shape(weights: Path, cfg: RunConfig) -> tuple[int, ...]:
             meta = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise RunError(f"Weights file '{weights}' is unreadable ({exc}).") from None
-    if "sample_shape" in meta:
-        return tuple(json.loads(meta["sample_shape"]))
-    from latentforge.data import load_data
+    if "sample_shape" not in meta:
+        from latentforge.data import load_data
 
-    return load_data(cfg.data).train.sample_shape
+        return load_data(cfg.data).train.sample_shape
+    try:
+        shape = json.loads(meta["sample_shape"])
+    except ValueError:
+        shape = None
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 3
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 65536
+                    for n in shape)):
+        raise RunError(f"Weights file '{weights}' records an invalid input shape "
+                       f"{meta['sample_shape'][:80]!r}; it was not written by latentforge.")
+    return tuple(shape)

@@ -42,3 +42,23 @@ class RunBusy(LatentforgeError, RuntimeError):
     """Another process is writing the same run directory."""
 
     exit_code = 5
+
+
+class WriteError(LatentforgeError, OSError):
+    """An output cannot be written there (not a folder, no permission, read-only)."""
+
+
+def write_error(exc: BaseException, path, context: str = "") -> LatentforgeError:
+    """The user-facing error for a failed write of `path`: ResourceError (exit 4) when the
+    disk or quota is full, else WriteError (exit 2). `context` says what is kept or what to
+    do next; an error that is already a LatentforgeError keeps its class."""
+    import errno
+
+    tail = f"; {context}" if context else ""
+    if isinstance(exc, LatentforgeError):
+        return type(exc)(f"{exc}{tail}")
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return ResourceError(f"The disk is full: could not write '{path}'{tail}.")
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return WriteError(f"Cannot write '{path}': {reason}{tail}.")

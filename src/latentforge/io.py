@@ -1,7 +1,9 @@
 """Crash-safe file writes: write to a temp file in the same folder, fsync, rename.
 
 A crash (even kill -9) during a write leaves the previous file intact: readers see either
-the old or the new content, never a partial file.
+the old or the new content, never a partial file. A write that fails (full disk, a path
+under a file, no permission) leaves no temp file and raises ResourceError (disk full,
+exit 4) or WriteError (exit 2) naming the path, never a bare OSError.
 """
 from __future__ import annotations
 
@@ -10,13 +12,18 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from latentforge.errors import write_error
+
 
 @contextmanager
 def atomic_path(path: Path):
     """Yield a temp path beside `path`; on success fsync it and rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(exc, path) from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
     try:
@@ -25,6 +32,9 @@ def atomic_path(path: Path):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,32 +1,39 @@
 """Crash-safe checkpoints of a run: weights, optimizer states, RNG states, progress.
 
-Layout inside a run directory::
+Layout inside a run directory (file names in `latentforge.rundir`)::
 
-    model.safetensors              latest weights (what `load_run` reads)
+    model.safetensors              hard link to the newest checkpoint's weights
     trainer_state/latest           name of the newest complete checkpoint folder
-    trainer_state/ckpt-000012/     model.safetensors, optimizers.pt, rng.safetensors, state.json
+    trainer_state/ckpt-000012-000002400/   model.safetensors, optimizers.pt,
+                                           rng.safetensors, state.json
 
 A checkpoint folder is written under a temporary name, every file fsynced, then renamed;
-`latest` and the root weights are replaced atomically afterwards. A kill at any moment
-leaves the previous checkpoint complete and loadable. Nothing is unpickled: weights and RNG
-states are safetensors, optimizer states load with ``torch.load(weights_only=True)``.
+`latest` and the top-level weights are replaced atomically afterwards. A kill at any
+moment leaves the previous checkpoint complete and loadable; a full disk (or any other
+write error) removes the partial folder and raises ResourceError / WriteError naming the
+checkpoint that is kept. Readers load the checkpoint's own weights
+(`rundir.weights_path`). Nothing is unpickled: weights and RNG states are safetensors,
+optimizer states load with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from latentforge.errors import RunError
-from latentforge.io import atomic_path, atomic_write_text, fsync_dir
+from latentforge import rundir
+from latentforge.errors import LatentforgeError, RunError, write_error
+from latentforge.io import atomic_path, atomic_write_bytes, atomic_write_text, fsync_dir
 
-STATE_DIR = "trainer_state"
-WEIGHTS = "model.safetensors"
+STATE_DIR = rundir.STATE_DIR
+WEIGHTS = rundir.WEIGHTS
 
 
 @dataclass
@@ -37,27 +44,41 @@ class TrainerState:
     step: int
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """Atomically write the model's state dict as safetensors, with its input shape."""
+def weights_bytes(model: torch.nn.Module) -> bytes:
+    """The model's state dict as safetensors bytes, with its input shape in the metadata."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"sample_shape": json.dumps(list(getattr(model, "sample_shape", [])))}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    return save(tensors, metadata=meta)
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """Atomically write the model's state dict as safetensors, with its input shape."""
+    atomic_write_bytes(path, weights_bytes(model))
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Load safetensors weights into `model`; a missing or broken file raises RunError."""
+    """Load safetensors weights into `model`; a missing, broken or mismatched file raises
+    RunError naming the tensors that do not fit."""
     try:
         tensors = load_file(str(path))
     except FileNotFoundError:
         raise RunError(f"No weights at '{path}': the run has not finished an epoch yet.") from None
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise RunError(f"Weights file '{path}' is unreadable ({exc}).") from None
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
+    problems = _mismatches(model.state_dict(), tensors)
+    if problems:
         raise RunError(f"Weights in '{path}' do not fit the model in config.json: "
-                       f"{str(exc).splitlines()[0]}") from None
+                       f"{'; '.join(problems[:4])}" + (" ..." if len(problems) > 4 else ""))
+    model.load_state_dict(tensors)
+
+
+def _mismatches(expected: dict, found: dict) -> list[str]:
+    """Human-readable differences between the model's tensors and the file's."""
+    out = [f"'{k}' is missing" for k in expected if k not in found]
+    out += [f"'{k}' is not a tensor of this model" for k in found if k not in expected]
+    out += [f"'{k}' has shape {tuple(found[k].shape)}, the model needs {tuple(v.shape)}"
+            for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    return out
 
 
 def rng_states(generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -78,64 +99,95 @@ def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator) -> 
 
 def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
                     state: TrainerState) -> None:
-    """Write a complete checkpoint, then point `latest` and the root weights at it."""
+    """Write a complete checkpoint, then point `latest` and the top-level weights at it."""
     root = Path(run_dir) / STATE_DIR
     name = f"ckpt-{state.epoch:06d}-{state.step:09d}"
     tmp = root / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_weights(model, tmp / WEIGHTS)
-    torch.save({k: o.state_dict() for k, o in optimizers.items()}, tmp / "optimizers.pt")
-    save_file(rng_states(generator), str(tmp / "rng.safetensors"))
-    kinds = {k: type(o).__name__ for k, o in optimizers.items()}
-    (tmp / "state.json").write_text(json.dumps({**state.__dict__, "optimizers": kinds}))
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    fsync_dir(tmp)
-    shutil.rmtree(root / name, ignore_errors=True)
-    os.replace(tmp, root / name)
-    fsync_dir(root)
+    try:
+        _write_folder(tmp, model, optimizers, generator, state)
+        shutil.rmtree(root / name, ignore_errors=True)
+        os.replace(tmp, root / name)
+        fsync_dir(root)
+    except (OSError, LatentforgeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = latest_checkpoint(run_dir)
+        keep = f"the checkpoint '{kept.name}' is kept" if kept else "no checkpoint was kept"
+        raise write_error(exc, tmp, f"saving the checkpoint after epoch {state.epoch} failed; "
+                          f"{keep} (free space, then continue with --resume)") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     atomic_write_text(root / "latest", name)
-    save_weights(model, Path(run_dir) / WEIGHTS)
+    _link(root / name / WEIGHTS, Path(run_dir) / WEIGHTS)
     for old in root.glob("ckpt-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Generator,
+                  state: TrainerState) -> None:
+    """Every file of a checkpoint, written and fsynced into `folder` (a fresh temp name)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    buffer = io.BytesIO()
+    torch.save({k: o.state_dict() for k, o in optimizers.items()}, buffer)
+    kinds = {k: type(o).__name__ for k, o in optimizers.items()}
+    files = {WEIGHTS: weights_bytes(model), "optimizers.pt": buffer.getvalue(),
+             "rng.safetensors": save(rng_states(generator)),
+             "state.json": json.dumps({**state.__dict__, "optimizers": kinds}).encode()}
+    for file_name, data in files.items():
+        _write_synced(folder / file_name, data)
+    fsync_dir(folder)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _link(source: Path, target: Path) -> None:
+    """Make `target` name the same file as `source` atomically (a copy where the file
+    system has no hard links)."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint folder, or None when the run has none."""
-    root = Path(run_dir) / STATE_DIR
-    pointer = root / "latest"
-    if pointer.is_file():
-        folder = root / pointer.read_text().strip()
-        if (folder / "state.json").is_file():
-            return folder
-    done = sorted(p for p in root.glob("ckpt-*") if (p / "state.json").is_file())
-    return done[-1] if done else None
+    return rundir.checkpoint_folder(run_dir)
 
 
 def load_checkpoint(run_dir: Path, model, optimizers: dict,
-                    generator: torch.Generator) -> TrainerState:
-    """Restore model, optimizers and RNG states from the newest checkpoint of `run_dir`."""
+                    generator: torch.Generator) -> TrainerState | None:
+    """Restore model, optimizers and RNG states from the newest checkpoint of `run_dir`;
+    None (nothing restored) when the run has no checkpoint yet."""
     folder = latest_checkpoint(run_dir)
     if folder is None:
-        raise RunError(f"'{run_dir}' has no checkpoint to resume from; train without --resume.")
+        return None
     load_weights(model, folder / WEIGHTS)
     try:
         saved = json.loads((folder / "state.json").read_text())
         kinds = saved.pop("optimizers", {})
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:
         raise RunError(f"Checkpoint '{folder}' is unreadable ({exc}).") from None
     _check_optimizer_kinds(kinds, optimizers)
     try:
-        opt_states = torch.load(folder / "optimizers.pt", weights_only=True)
+        with warnings.catch_warnings():  # a hostile file gets one error line, no warnings
+            warnings.simplefilter("ignore")
+            opt_states = torch.load(folder / "optimizers.pt", weights_only=True)
         for key, opt in optimizers.items():
             _load_optimizer_state(opt, opt_states[key])
         restore_rng(load_file(str(folder / "rng.safetensors")), generator)
         state = TrainerState(**saved)
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise RunError(f"Checkpoint '{folder}' is unreadable ({exc}); "
+    except Exception as exc:  # torch.load refuses pickled code with its own error types
+        raise RunError(f"Checkpoint '{folder}' is unreadable "
+                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                        "it cannot be resumed.") from None
     return state
 

@@ -6,7 +6,6 @@ epoch draws a `torch.randperm` and slices it into batches (no per-sample DataLoa
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -15,14 +14,14 @@ from pathlib import Path
 
 import torch
 
+from latentforge import rundir
 from latentforge.errors import TrainingDiverged
-from latentforge.io import atomic_write_text
 from latentforge.modes import evaluating
 from latentforge.training import checkpoint
 from latentforge.training.device import resolve_device
 
 log = logging.getLogger(__name__)
-METRICS = "metrics.jsonl"
+METRICS = rundir.METRICS
 NAN_CHECK_EVERY = 200  # steps between finiteness checks (each check syncs the device)
 
 
@@ -56,6 +55,9 @@ class Trainer:
         self.optimizers = model.configure_optimizers(cfg.train)
 
     def fit(self, resume: bool = False) -> FitResult:
+        """Train until cfg.train.epochs. resume: continue from the run's newest checkpoint
+        (from the start when it has none yet); the config is then rewritten with the first
+        checkpoint of this fit, so a change that fails or diverges is never saved."""
         tc = self.cfg.train
         if tc.threads:
             torch.set_num_threads(tc.threads)
@@ -63,9 +65,9 @@ class Trainer:
         state = checkpoint.TrainerState(0, 0)
         if resume:
             state = checkpoint.load_checkpoint(self.run_dir, self.model, self.optimizers,
-                                               self.generator)
+                                               self.generator) or state
             log.info("resuming %s after epoch %d", self.run_dir, state.epoch)
-        history = self._truncate_metrics(state.epoch)
+        history = rundir.read_history(self.run_dir, upto=state.epoch) if resume else []
         train = _to_device(self.splits.train, self.device)
         valid = _to_device(self.splits.valid, self.device)
         result = FitResult(self.run_dir, history, state.epoch)
@@ -77,10 +79,12 @@ class Trainer:
             state = checkpoint.TrainerState(epoch + 1, state.step + self.steps_per_epoch(train))
             record["step"], record["time_s"] = state.step, round(time.perf_counter() - start, 3)
             self._check_finite(record, epoch)
-            self._append_metrics(record)
+            history.append(record)
+            rundir.write_history(self.run_dir, history)
+            if resume and epoch == result.resumed_from_epoch:
+                self.cfg.save(self.run_dir / rundir.CONFIG)
             checkpoint.save_checkpoint(self.run_dir, self.model, self.optimizers,
                                        self.generator, state)
-            history.append(record)
             log.info("epoch %d: %s", epoch + 1, _fmt(record))
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
@@ -137,20 +141,6 @@ class Trainer:
             f"Training diverged (loss is NaN or infinite) in epoch {epoch + 1} at {where}; "
             f"{keep} in '{self.run_dir}'. Lower train.lr (now {self.cfg.train.lr}) and "
             "train again.")
-
-    def _truncate_metrics(self, epochs_done: int) -> list[dict]:
-        """Keep only metrics lines of epochs the checkpoint covers (a kill can leave more)."""
-        path = self.run_dir / METRICS
-        if not path.exists():
-            return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r.get("epoch", 0) <= epochs_done]
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-        return rows
-
-    def _append_metrics(self, record: dict) -> None:
-        with open(self.run_dir / METRICS, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
 
 
 @torch.inference_mode()
