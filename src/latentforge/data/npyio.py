@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,8 +26,9 @@ _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
 _CHUNK = 1 << 20
 _FIX = "save it with np.save / np.savez and without object arrays"
-_READ_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, zlib.error,
-                zipfile.BadZipFile, NotImplementedError, RuntimeError)
+_READ_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError,
+                zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+                tokenize.TokenError)  # numpy parses old .npy headers with tokenize
 
 
 def _header(fp: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
