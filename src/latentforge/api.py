@@ -74,10 +74,16 @@ class Run:
         return write_report(self.path, out)
 
 
-def build_model(cfg: RunConfig, sample_shape) -> torch.nn.Module:
-    """A freshly initialised model for `cfg` (seeded by cfg.train.seed)."""
+def build_model(cfg: RunConfig, sample_shape, training: bool = True) -> torch.nn.Module:
+    """A freshly initialised model for `cfg` (seeded by cfg.train.seed). Its memory is
+    estimated first (`models.size.check_model_size`, for training or for inference), so a
+    model the machine cannot hold is refused with ResourceError before anything is built."""
+    from latentforge.models.size import check_model_size
+
+    model_cls = get_spec(cfg.model_name).model_cls
+    check_model_size(model_cls, cfg.model, sample_shape, training=training)
     torch.manual_seed(cfg.train.seed)
-    return get_spec(cfg.model_name).model_cls(cfg.model, sample_shape)
+    return model_cls(cfg.model, sample_shape)
 
 
 def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=None,
@@ -198,7 +204,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     if not weights.is_file():
         raise RunError(f"'{path}' has no {rundir.WEIGHTS} yet: no epoch has finished.")
     shape = _sample_shape(weights, cfg)
-    model = build_model(cfg, shape)
+    model = build_model(cfg, shape, training=False)
     checkpoint.load_weights(model, weights)
     model.to(device).eval()
     return Run(path, cfg, model, rundir.read_history(path))

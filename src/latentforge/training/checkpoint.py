@@ -186,9 +186,9 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict,
         restore_rng(load_file(str(folder / "rng.safetensors")), generator)
         state = TrainerState(**saved)
     except Exception as exc:  # torch.load refuses pickled code with its own error types
-        raise RunError(f"Checkpoint '{folder}' is unreadable "
-                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                       "it cannot be resumed.") from None
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise RunError(f"Checkpoint '{folder}' is unreadable ({type(exc).__name__}: "
+                       f"{first}); it cannot be resumed.") from None
     return state
 
 
