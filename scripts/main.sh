@@ -8,9 +8,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 LF=.venv/bin/latentforge
 $LF train stacked_ae --recipe book --overwrite "$@"
-$LF evaluate runs/stacked_ae-book
-$LF reconstruct runs/stacked_ae-book --n 8
-$LF probe runs/stacked_ae-book
-$LF map runs/stacked_ae-book
-$LF report runs/stacked_ae-book
+# -q: train already logged where the data came from; the follow-ups print their results
+$LF evaluate -q runs/stacked_ae-book
+$LF reconstruct -q runs/stacked_ae-book --n 8
+$LF probe -q runs/stacked_ae-book
+$LF map -q runs/stacked_ae-book
+$LF report -q runs/stacked_ae-book
 echo "done: see runs/stacked_ae-book/report.html (config, curves, metrics, probes, figures)"
