@@ -46,6 +46,20 @@ def test_sections_measure_what_the_book_shows(smoke_chapter):
     assert all(row[0] for row in summary_rows(results)[:1])
 
 
+def test_gan_sections_have_rows_and_summary_lines_end_on_a_word(smoke_chapter):
+    from latentforge.chapter.runner import _summary_line
+
+    out, results = smoke_chapter
+    by_key = {r.key: r for r in results}
+    for key in ("gan", "gan_replay", "gan_minibatch", "dcgan"):
+        assert [row[0] for row in by_key[key].rows][:2] == ["val D loss", "val G loss"], key
+        assert all(row[2] != "-" for row in by_key[key].rows), key
+    line = _summary_line(by_key["progan_stylegan"])
+    words = by_key["progan_stylegan"].note.split()
+    assert line.split(": ", 1)[1].split()[-2] in words  # the last word kept is whole
+    assert line.endswith("[...]")
+
+
 def test_chapter_reuses_finished_sections(smoke_chapter, cli):
     out, results = smoke_chapter
     code, stdout, err = cli(["chapter", "--smoke", "--out", str(out),

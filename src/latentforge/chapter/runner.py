@@ -25,6 +25,9 @@ SMOKE_DATA = ("data.source=digits", "data.limit_train=200", "data.limit_eval=100
 MAP_POINTS = {"full": 5000, "quick": 2000, "smoke": 100}
 SAMPLES = {"full": 10_000, "quick": 2000, "smoke": 0}
 PRETRAIN_SEEDS = {"full": [0, 1, 2], "quick": [0], "smoke": [0]}
+# The rows of GAN sections (the book prints no values for them): (metric, history key).
+GAN_ROWS = (("val D loss", "val_d_loss"), ("val G loss", "val_g_loss"),
+            ("val D acc on fakes", "val_d_fake_acc"))
 
 
 @dataclass
@@ -95,8 +98,10 @@ def _run_or_reuse(section: Section, out: Path, profile: str, overwrite: bool) ->
 
 
 def _summary_line(r: SectionResult) -> str:
+    import textwrap
+
     ours = "; ".join(f"{m} {v}" for m, _, v in r.rows[:2])
-    return f"[{r.seconds:6.1f} s] {r.key}: {ours or r.note[:60]}"
+    return f"[{r.seconds:6.1f} s] {r.key}: {ours or textwrap.shorten(r.note, 70)}"
 
 
 def _overrides(section: Section, profile: str) -> tuple[str, list[str]]:
@@ -129,6 +134,8 @@ def _train_section(section: Section, out: Path, profile: str, result: SectionRes
     result.rows += [[m, b, _fmt(last.get(names[m]))] for m, b in section.book if m in names]
     if not section.book and "val_rounded_accuracy" in last:  # an autoencoder, no book value
         result.rows += [[m, "-", _fmt(last[names[m]])] for m in (LOSS, ACC)]
+    if not section.book and "val_d_loss" in last:  # a GAN: the book prints no losses
+        result.rows += [[m, "-", _fmt(last.get(k))] for m, k in GAN_ROWS if k in last]
     for extra in section.extras:
         EXTRAS[extra](run, profile, result, section)
     run.report()
