@@ -113,9 +113,10 @@ def test_anomalies_command_scores_test_split(one_class_run, cli):
     rows = [line.split(",") for line in lines[1:]]
     auroc = anomaly.auroc(np.array([float(r[1]) for r in rows]),
                           np.array([r[3] != "0" for r in rows]))
-    assert auroc > 0.95  # digit 0 against the other nine digits
+    assert auroc > 0.9  # digit 0 against the other nine digits (knn, tiny run: 0.95)
     assert f"AUROC of 'not class [0]': {auroc:.4f}" in out
-    assert "reconstruction" in out and (one_class_run / "figures" / "anomalies.png").is_file()
+    # knn is the autoencoders' default: the one-class benchmark measured it better
+    assert "scored by knn" in out and (one_class_run / "figures" / "anomalies.png").is_file()
 
 
 def test_anomalies_contamination_flags_that_share(one_class_run, cli, tmp_path):
@@ -139,6 +140,37 @@ def test_anomalies_of_an_image_folder_by_file_name(one_class_run, cli, tmp_path)
     assert code == 0, err
     names = [line.split(",")[0] for line in csv.read_text().splitlines()[1:]]
     assert names == ["a.png", "b.png", "c.png"] and "3 items scored" in out
+
+
+def _class_folder(root, run_dir, subfolders: dict) -> None:
+    """root/<name>/*.png: the run's test images of each digit, one subfolder per name."""
+    test = lf.load_run(run_dir).data().test
+    for name, digit in subfolders.items():
+        (root / name).mkdir(parents=True)
+        for i in torch.nonzero(test.y == digit).squeeze(1)[:8].tolist():
+            Image.fromarray(test.x[i, 0].numpy()).save(root / name / f"{i}.png")
+
+
+def test_labelled_folder_named_after_the_run_classes_gets_an_auroc(one_class_run, cli,
+                                                                    tmp_path):
+    _class_folder(tmp_path / "f", one_class_run, {"0": 0, "7": 7})
+    csv = tmp_path / "f.csv"
+    code, out, err = cli(["anomalies", str(one_class_run), "--data", str(tmp_path / "f"),
+                          "--out", str(csv)])
+    assert code == 0, err
+    assert "AUROC of 'not class [0]': " in out
+    labels = [line.split(",")[3] for line in csv.read_text().splitlines()[1:]]
+    assert labels == ["0"] * 8 + ["7"] * 8  # class names, not the folder's index (0, 1)
+
+
+def test_labelled_folder_of_other_classes_says_why_no_auroc(one_class_run, cli, tmp_path):
+    _class_folder(tmp_path / "f", one_class_run, {"cats": 0, "dogs": 7})
+    csv = tmp_path / "f.csv"
+    code, out, err = cli(["anomalies", str(one_class_run), "--data", str(tmp_path / "f"),
+                          "--out", str(csv)])
+    assert code == 0, err
+    assert "no AUROC: the items' classes ['cats', 'dogs'] are not the run's classes" in out
+    assert csv.read_text().splitlines()[1].endswith(",cats")
 
 
 @pytest.mark.parametrize("argv,fragment", [

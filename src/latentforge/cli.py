@@ -110,11 +110,13 @@ def _add_core_commands(add) -> None:
 
 def _add_autoencoder_commands(add) -> None:
     """reconstruct, greedy, hashes, encode, map, probe, search, pretrain-classifier."""
-    p = add("reconstruct", help="figure of originals over reconstructions")
+    p = add("reconstruct", help="figure of originals over reconstructions (runs trained "
+            "on tables: a CSV of original and reconstructed rows)")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=5, help="number of images (default 5)")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
-    p.add_argument("--out", help="PNG path (default RUN/figures/reconstructions.png)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/reconstructions.png; "
+                   "tables: CSV path, default RUN/reconstructions.csv)")
 
     p = add("greedy", help="greedy layer-wise training: one shallow autoencoder at a time, "
             "stacked, then fine-tuned (book ch. 17)")
@@ -130,8 +132,8 @@ def _add_autoencoder_commands(add) -> None:
     p.add_argument("--overwrite", action="store_true", help="start over")
     p.add_argument("--no-progress", action="store_true")
 
-    p = add("hashes", help="binary hashes of a hashing_ae run: statistics and a grid of "
-            "images sharing the most common hashes")
+    p = add("hashes", help="binary hashes of a hashing autoencoder run (hashing_ae): "
+            "statistics and a grid of images sharing the most common hashes")
     p.add_argument("run", help="run directory")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     p.add_argument("--top", type=int, default=10, help="most common hashes shown (10)")
@@ -253,7 +255,10 @@ def cmd_train(args) -> int:
         overrides.append("train.progress=false")
     if args.tensorboard:
         overrides.append("train.tensorboard=true")
-    run_dir = Path(args.runs_dir) / (args.name or f"{args.model}-{args.recipe}")
+    from latentforge import rundir
+
+    name = f"{args.model}-{args.recipe}" if args.name is None else args.name
+    run_dir = Path(args.runs_dir) / rundir.check_name(name)
     if args.resume:
         if args.config:
             raise LatentforgeError("--config cannot be combined with --resume; change values "
@@ -261,27 +266,37 @@ def cmd_train(args) -> int:
         cfg = api.read_config(run_dir)
         if cfg.model_name != args.model:
             raise LatentforgeError(f"'{run_dir}' is a {cfg.model_name} run, not {args.model}.")
+        done = rundir.checkpoint_epoch(run_dir)
         run = api.train(args.model, overrides=overrides, run_dir=run_dir, resume=True)
+        if done >= run.config.train.epochs:
+            print(f"{run_dir} is already complete ({done} of {run.config.train.epochs} "
+                  "epochs); nothing to train. Train longer with --epochs N.")
+            return 0
     else:
         from latentforge.config import build_config
 
         cfg = build_config(args.model, args.recipe, args.config, overrides)
         run = api.train(cfg, run_dir=run_dir, overwrite=args.overwrite)
-    figures = write_figures(run)
+    write_figures(run)
     _print_metrics(run.history[-1] if run.history else {})
-    print(f"run saved in {run_dir} ({len(figures)} figures in {run_dir / 'figures'}; "
-          f"report {run.report().name})")
+    print(f"run saved in {run_dir} ({_count(run_dir / 'figures', '*.png', 'figure')} in "
+          f"{run_dir / 'figures'}; report {run.report().name})")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     from latentforge import api
+    from latentforge.evaluation.progress import phases
     from latentforge.io import atomic_write_text
 
     if args.samples < 0 or args.k < 0:
         raise LatentforgeError("--samples and --k must be >= 0")
     run = api.load_run(args.run)
-    results = {split: run.evaluate(split) for split in args.split}
+    results = {}
+    with phases("evaluate", [f"{split} losses" for split in args.split]) as phase:
+        for split in args.split:
+            phase(f"{split} losses")
+            results[split] = run.evaluate(split)
     keys = sorted({k for r in results.values() for k in r})
     print(f"{'split':8s}" + "".join(f"{k:>18s}" for k in keys))
     for split, res in results.items():
@@ -296,8 +311,11 @@ def _extra_evaluations(run, args) -> dict:
     out = {}
     if hasattr(run.model, "posterior") and args.k:
         from latentforge.evaluation.likelihood import likelihood_report
+        from latentforge.evaluation.progress import phases
 
-        out["likelihood"] = likelihood_report(run, "test", k=args.k)
+        with phases("evaluate", ["test likelihood"]) as phase:
+            phase(f"test likelihood (k={args.k})")
+            out["likelihood"] = likelihood_report(run, "test", k=args.k)
         print(f"test likelihood (nats per image, k={args.k}):")
         _print_metrics(out["likelihood"])
     if hasattr(run.model, "generate") and args.samples:
@@ -316,14 +334,20 @@ def _extra_evaluations(run, args) -> dict:
 
 def cmd_reconstruct(args) -> int:
     from latentforge import api
-    from latentforge.viz.run_figures import reconstruction_pngs
+    from latentforge.evaluation.capabilities import can
+    from latentforge.viz.run_figures import reconstruction_csv, reconstruction_pngs
 
     if args.n < 1:
         raise LatentforgeError(f"--n must be at least 1, got {args.n}")
     run = api.load_run(args.run)
-    _require(run, "reconstruct")
-    path = reconstruction_pngs(run, args.n, args.split, Path(args.out) if args.out else None)
-    print(f"wrote {path}")
+    _require(run, "reconstruct", "reconstruct")
+    images = can(run.model, "images")
+    write, suffix = (reconstruction_pngs, ".png") if images else (reconstruction_csv, ".csv")
+    if args.out and Path(args.out).suffix.lower() != suffix:
+        kind = "images" if images else "table rows, written as a CSV"
+        raise LatentforgeError(f"--out must end in {suffix} for this run ({kind}), got "
+                               f"'{args.out}'")
+    print(f"wrote {write(run, args.n, args.split, Path(args.out) if args.out else None)}")
     return 0
 
 
@@ -333,7 +357,7 @@ def cmd_encode(args) -> int:
     from latentforge import api
 
     run = api.load_run(args.run)
-    _require(run, "encode")
+    _require(run, "encode", "encode")
     data = run.split(args.split)
     codings = run.encode(data.batch(torch.arange(len(data)))).numpy()
     out = Path(args.out) if args.out else Path(args.run) / f"codings-{args.split}.npy"
@@ -369,16 +393,21 @@ def cmd_greedy(args) -> int:
 
 def cmd_hashes(args) -> int:
     from latentforge import api
+    from latentforge.evaluation.capabilities import can
     from latentforge.evaluation.hashing import hash_table
     from latentforge.viz.run_figures import codings_of, hash_grid_png
 
     if args.top < 1 or args.per_hash < 1:
         raise LatentforgeError("--top and --per-hash must be at least 1")
     run = api.load_run(args.run)
-    _require(run, "encode")
+    _require(run, "hash", "hashes")
+    if args.out:
+        _require(run, "images", "hashes --out")
     codes, _, labels = codings_of(run, args.split)
-    for key, value in hash_table(codes, labels).items():
-        print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
+    _print_metrics(hash_table(codes, labels))
+    if not can(run.model, "images"):
+        print("no hash grid: the run's items are table rows, not images")
+        return 0
     path = hash_grid_png(run, args.split, args.top, args.per_hash,
                          Path(args.out) if args.out else None)
     print(f"wrote {path}")
@@ -390,7 +419,7 @@ def cmd_map(args) -> int:
     from latentforge.viz.maps import latent_map_png
 
     run = api.load_run(args.run)
-    _require(run, "encode")
+    _require(run, "encode", "map")
     path = latent_map_png(run, args.method, args.split, args.n,
                           Path(args.out) if args.out else None, args.seed)
     print(f"wrote {path}")
@@ -411,8 +440,9 @@ def cmd_probe(args) -> int:
 
 def cmd_generate(args) -> int:
     from latentforge import api
-    from latentforge.viz.figures import image_grid, save_figure
+    from latentforge.evaluation.capabilities import can
     from latentforge.generation.sampling import draw_samples
+    from latentforge.viz.figures import image_grid, save_figure
 
     if args.n < 1:
         raise LatentforgeError(f"--n must be at least 1, got {args.n}")
@@ -420,26 +450,45 @@ def cmd_generate(args) -> int:
         if path and Path(path).suffix.lower() != suffix:
             raise LatentforgeError(f"'{path}' must end in {suffix}")
     run = api.load_run(args.run)
-    _require(run, "generate")
+    _require(run, "generate", "generate")
+    figure = can(run.model, "images")
+    if not figure and (args.out or not args.npy):
+        raise LatentforgeError(f"'{args.run}' was trained on table rows of shape "
+                               f"{tuple(run.model.sample_shape)}, not images: generate them "
+                               "with --npy FILE.npy (and no --out figure).")
     if args.label is not None:
         _check_label(run, args.label)
     images = draw_samples(run.model, args.n, args.seed, args.label).numpy()
     out = Path(args.out) if args.out else Path(args.run) / "figures" / "generated.png"
-    print(f"wrote {save_figure(image_grid(images, n_cols=min(8, args.n)), out)}")
+    if figure:
+        print(f"wrote {save_figure(image_grid(images, n_cols=min(8, args.n)), out)}")
     if args.npy:
         _save_npy(Path(args.npy), images)
-        print(f"wrote {args.npy}: {images.shape[0]} images of shape {images.shape[1:]}")
+        print(f"wrote {args.npy}: {images.shape[0]} samples of shape {images.shape[1:]}")
     return 0
 
 
 def _check_label(run, label: int) -> None:
+    """Refuse a --label the run's model cannot honour; suggest model.conditional=true only
+    to models whose config has that option."""
+    from latentforge.registry import get_spec, names
+
     cfg = run.model.cfg
     if not getattr(cfg, "conditional", False):
+        hint = ("train one with --set model.conditional=true" if _has_option(type(cfg))
+                else "models with a model.conditional option: " + ", ".join(
+                    n for n in names() if _has_option(get_spec(n).config_cls)))
         raise LatentforgeError(f"--label needs a conditional model; '{run.path}' is an "
-                               f"unconditional {run.config.model_name} (train one with "
-                               "--set model.conditional=true).")
+                               f"unconditional {run.config.model_name} ({hint}).")
     if not 0 <= label < int(cfg.n_classes):
         raise LatentforgeError(f"--label must be in [0, {int(cfg.n_classes) - 1}], got {label}")
+
+
+def _has_option(config_cls, option: str = "conditional") -> bool:
+    import dataclasses
+
+    return dataclasses.is_dataclass(config_cls) and \
+        option in {f.name for f in dataclasses.fields(config_cls)}
 
 
 def _save_npy(path: Path, array) -> None:
@@ -467,6 +516,7 @@ def cmd_search(args) -> int:
     import torch
 
     from latentforge import api
+    from latentforge.evaluation.capabilities import can
     from latentforge.evaluation.search import nearest, retrieval_precision, split_codings
     from latentforge.viz.figures import image_grid, save_figure
 
@@ -474,7 +524,11 @@ def cmd_search(args) -> int:
     if out.suffix.lower() != ".png":
         raise LatentforgeError(f"--out must end in .png, got '{out}'")
     run = api.load_run(args.run)
-    _require(run, "encode")
+    _require(run, "hash" if args.metric == "hamming" else "encode",
+             f"search --metric {args.metric}")
+    images = can(run.model, "images")
+    if args.out and not images:
+        _require(run, "images", "search --out")
     x, name = _query_image(run, args)
     db = run.split(args.db)
     db_codes = split_codings(run, args.db)
@@ -484,9 +538,12 @@ def cmd_search(args) -> int:
     print(f"{'rank':>4s} {'index':>7s} {'distance':>10s}  class")
     for rank, (i, d) in enumerate(zip(idx.tolist(), dist.tolist()), 1):
         print(f"{rank:4d} {i:7d} {d:10.4f}  {_class_name(db, i)}")
-    images = torch.cat([x[None], db.batch(idx)]).numpy()
-    titles = ["query"] + [_class_name(db, i) for i in idx.tolist()]
-    print(f"wrote {save_figure(image_grid(images, n_cols=len(images), titles=titles), out)}")
+    if images:
+        grid = torch.cat([x[None], db.batch(idx)]).numpy()
+        titles = ["query"] + [_class_name(db, i) for i in idx.tolist()]
+        print(f"wrote {save_figure(image_grid(grid, n_cols=len(grid), titles=titles), out)}")
+    else:
+        print("no figure: the run's items are table rows, not images")
     if args.precision:
         result = retrieval_precision(run, args.k, args.precision, args.split, args.db,
                                      args.metric, db=db_codes)
@@ -525,6 +582,7 @@ def cmd_pretrain(args) -> int:
     recipe = PretrainRecipe(epochs=args.epochs, frozen_epochs=args.frozen_epochs,
                             lr=args.lr, finetune_lr=args.finetune_lr)
     run = api.load_run(args.run)
+    _require(run, "encode", "pretrain-classifier")
     result = pretrain_classifier(run, args.labels, recipe, args.seeds, args.split, args.device)
     print(result.table())
     out = Path(args.run) / f"pretrain-{args.labels}-{args.split}.json"
@@ -533,9 +591,17 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
-def _require(run, method: str) -> None:
-    if not hasattr(run.model, method):
-        raise LatentforgeError(f"Model '{run.config.model_name}' cannot {method}.")
+def _require(run, capability: str, command: str) -> None:
+    """One `error:` line unless the run's model has `capability` (evaluation.capabilities)."""
+    from latentforge.evaluation.capabilities import require
+
+    require(run, capability, command)
+
+
+def _count(folder: Path, pattern: str, noun: str) -> str:
+    """"N noun(s)": the files matching `pattern` under `folder`, subfolders included."""
+    n = sum(1 for _ in folder.rglob(pattern)) if folder.is_dir() else 0
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _print_metrics(record: dict) -> None:
@@ -548,6 +614,18 @@ COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train,
             "greedy": cmd_greedy, "hashes": cmd_hashes, "map": cmd_map, "probe": cmd_probe,
             "pretrain-classifier": cmd_pretrain, "generate": cmd_generate,
             "interpolate": cmd_interpolate, "search": cmd_search, **USE_COMMANDS}
+
+
+# What Ctrl-C leaves, per training command; the others write nothing partial (every write
+# is atomic) and just say "interrupted".
+INTERRUPTED = {
+    "train": "interrupted: the last saved checkpoint is kept; continue with --resume",
+    "greedy": "interrupted: finished phases and the last saved checkpoint are kept; run the "
+              "same command again to continue (--overwrite starts over)",
+    "chapter": "interrupted: finished sections and the last saved checkpoint are kept; run "
+               "the same command again to continue (--overwrite starts over)",
+    "benchmark": "interrupted: the finished runs are kept under --out; the benchmark starts "
+                 "over when run again"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,8 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("interrupted: the last saved checkpoint is kept; continue with --resume",
-              file=sys.stderr)
+        print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
         return 130
 
 

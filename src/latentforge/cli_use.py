@@ -27,9 +27,11 @@ def add_anomaly_commands(add) -> None:
     p.add_argument("--split", default="test", choices=["train", "valid", "test", "all"],
                    help="split scored when the data is not a folder/image (test)")
     p.add_argument("--score", default="auto", choices=SCORE_CHOICES,
-                   help="auto: reconstruction (autoencoders), elbo (VAEs), discriminator "
-                   "(GANs); knn: mean distance of the codings to the k nearest codings of "
-                   "the run's train split (best in the one-class benchmark)")
+                   help="auto (default): knn for autoencoders, elbo for VAEs, "
+                   "discriminator for GANs. knn: mean distance of the codings to the k "
+                   "nearest codings of the run's train split (one-class benchmark: mean "
+                   "AUROC 0.947, against 0.860 for reconstruction); reconstruction: "
+                   "per-item MSE")
     p.add_argument("--k", type=int, default=5, help="neighbours of the knn score (5)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--contamination", type=float, metavar="RATE",
@@ -111,12 +113,16 @@ def cmd_report(args) -> int:
 def cmd_anomalies(args) -> int:
     from latentforge import api
     from latentforge.evaluation import anomaly
+    from latentforge.evaluation.capabilities import can, require
 
     _check_anomaly_args(args)
     run = api.load_run(args.run)
     score = anomaly.default_score(run.model) if args.score == "auto" else args.score
     anomaly.check_score(run.model, score)
-    x, names, labels = _items(run, args)
+    figure = can(run.model, "images")
+    if args.figure and not figure:
+        require(run, "images", "anomalies --figure")
+    x, names, items = _items(run, args)
     reference = _split_items(run, "train") if score == "knn" else None
     scores_of = anomaly.anomaly_scorer(run.model, score, reference, args.k, run.encode)
     scores = scores_of(x)
@@ -129,13 +135,15 @@ def cmd_anomalies(args) -> int:
         rule = f"{args.percentile:g}th percentile of the validation scores"
     flagged = scores > threshold
     csv = Path(args.out) if args.out else Path(args.run) / "anomalies.csv"
-    _write_csv(csv, names, scores, flagged, labels)
+    _write_csv(csv, names, scores, flagged, items)
     print(f"{len(scores)} items scored by {score}; threshold {threshold:.6g} ({rule}); "
           f"{int(flagged.sum())} flagged ({float(flagged.float().mean()):.2%})")
-    if not args.data or args.data == run.config.data.source:  # labels in the run's classes
-        _print_auroc(run, scores, labels)
-    figure = _anomaly_figure(x, names, scores, args)
-    print(f"wrote {csv} and {figure}")
+    _print_auroc(run, scores, items, same_source=not args.data
+                 or args.data == run.config.data.source)
+    if not figure:
+        print(f"wrote {csv} (no figure: the items are table rows, not images)")
+        return 0
+    print(f"wrote {csv} and {_anomaly_figure(x, names, scores, args)}")
     return 0
 
 
@@ -158,7 +166,7 @@ def _split_items(run, split: str):
 
 
 def _items(run, args):
-    """(x (N, *sample_shape) float, names (N,) str, labels (N,) int tensor or None)."""
+    """(x (N, *sample_shape) float, names (N,) str, `_Labels` or None)."""
     import torch
 
     if args.data and Path(args.data).exists() and (
@@ -169,7 +177,8 @@ def _items(run, args):
     if x.shape[1:] != tuple(run.model.sample_shape):
         raise LatentforgeError(f"The items have shape {tuple(x.shape[1:])}, but the model "
                                f"takes {tuple(run.model.sample_shape)}.")
-    return x, [str(i) for i in range(len(x))], data.y
+    labels = None if data.y is None else _Labels(data.y, data.classes)
+    return x, [str(i) for i in range(len(x))], labels
 
 
 def _image_suffixes():
@@ -186,13 +195,13 @@ def _image_files(run, path: Path):
     from latentforge.data.folders import list_images, read_image
 
     if path.is_dir():
-        files, labels, _ = list_images(path)
+        files, labels, classes = list_images(path)
     else:
-        files, labels = [path], None
+        files, labels, classes = [path], None, None
     shape = tuple(run.model.sample_shape)
     x = torch.from_numpy(np.stack([read_image(f, shape) for f in files])).float() / 255
     names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
-    return x, names, None if labels is None else torch.tensor(labels)
+    return x, names, None if labels is None else _Labels(torch.tensor(labels), classes)
 
 
 def _source_split(run, args):
@@ -220,25 +229,34 @@ def _named(splits, name: str):
     return data
 
 
-def _write_csv(path: Path, names, scores, flagged, labels) -> None:
+def _write_csv(path: Path, names, scores, flagged, labels: "_Labels | None") -> None:
     from latentforge.io import atomic_write_text
+    from latentforge.viz.run_figures import csv_field
 
     header = "item,score,anomalous" + (",label" if labels is not None else "")
     lines = [header]
     for i, (name, s, f) in enumerate(zip(names, scores.tolist(), flagged.tolist())):
-        row = f"{_csv_field(name)},{s:.6g},{int(f)}"
-        lines.append(row + (f",{int(labels[i])}" if labels is not None else ""))
+        row = f"{csv_field(name)},{s:.6g},{int(f)}"
+        lines.append(row + (f",{csv_field(labels.name(i))}" if labels is not None else ""))
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def _csv_field(text: str) -> str:
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+class _Labels:
+    """The items' labels: y (N,) int tensor, indices into `classes` (names, or None)."""
+
+    def __init__(self, y, classes):
+        self.y, self.classes = y, classes
+
+    def name(self, i: int) -> str:
+        """Item i's class name (its label number when the classes have no names)."""
+        k = int(self.y[i])
+        return str(self.classes[k]) if self.classes else str(k)
 
 
-def _print_auroc(run, scores, labels) -> None:
-    """AUROC when the run was trained on some classes only and the items are labelled."""
+def _print_auroc(run, scores, labels, same_source: bool) -> None:
+    """AUROC of "not the run's train_classes" when the run was trained on some classes
+    only and the items are labelled; items of another source (e.g. a folder of class
+    subfolders) count when their class names are the run's class names."""
     normal = run.config.data.train_classes
     if normal is None or labels is None:
         return
@@ -246,10 +264,42 @@ def _print_auroc(run, scores, labels) -> None:
 
     from latentforge.evaluation.anomaly import auroc
 
-    is_anomaly = ~torch.isin(labels, torch.tensor(normal))
+    y, why = _in_run_classes(run, labels, same_source)
+    if y is None:
+        print(f"no AUROC: {why}")
+        return
+    is_anomaly = ~torch.isin(y, torch.tensor(normal))
     if is_anomaly.all() or not is_anomaly.any():
+        kind = "anomalous" if is_anomaly.all() else "normal"
+        print(f"no AUROC: every item is {kind} (in the run's classes {normal})")
         return
     print(f"AUROC of 'not class {normal}': {auroc(scores, is_anomaly.numpy()):.4f}")
+
+
+def _in_run_classes(run, labels: _Labels, same_source: bool):
+    """(the items' labels as the run's class indices, None) or (None, why not)."""
+    import torch
+
+    if same_source:
+        return labels.y, ""
+    run_classes = run.split("test").classes or run.split("train").classes
+    if not labels.classes or not run_classes:
+        return None, "the items' classes have no names to match with the run's classes"
+    index = {_norm(name): k for k, name in enumerate(run_classes)}
+    index.update({str(k): k for k in range(len(run_classes))})
+    unknown = [c for c in labels.classes if _norm(c) not in index]
+    if unknown:
+        return None, (f"the items' classes {unknown} are not the run's classes "
+                      f"({', '.join(map(str, run_classes))}); name the class subfolders "
+                      "after those (or their numbers) to get the AUROC")
+    mapping = torch.tensor([index[_norm(c)] for c in labels.classes])
+    return mapping[labels.y], ""
+
+
+def _norm(name) -> str:
+    """A class name compared loosely: lower case, letters and digits only
+    ("T-shirt/top" = "tshirt_top", "Ankle boot" = "ankle-boot")."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
 def _anomaly_figure(x, names, scores, args) -> Path:

@@ -26,13 +26,16 @@ from latentforge.errors import ConfigError, DataError
 from latentforge.modes import evaluating
 
 SCORES = ("reconstruction", "knn", "elbo", "discriminator")
-DEFAULT = {"autoencoder": "reconstruction", "vae": "elbo", "gan": "discriminator"}
+# knn for autoencoders: the one-class benchmark (README) measured mean AUROC 0.947 for knn
+# against 0.860 for reconstruction with conv_ae on Fashion-MNIST.
+DEFAULT = {"autoencoder": "knn", "vae": "elbo", "gan": "discriminator"}
 
 
 def default_score(model) -> str:
-    """The issue-standard score of a model: reconstruction error for autoencoders, negative
-    ELBO for VAEs, the discriminator for GANs."""
-    return DEFAULT.get(getattr(model, "family", ""), "reconstruction")
+    """The default score of a model: the kNN distance of the codings for autoencoders
+    (measured better than reconstruction error), negative ELBO for VAEs, the discriminator
+    for GANs."""
+    return DEFAULT.get(getattr(model, "family", ""), "knn")
 
 
 def check_family_score(family: str, score: str) -> None:

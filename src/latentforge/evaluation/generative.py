@@ -212,12 +212,13 @@ def class_coverage(pred_labels, n_classes: int, threshold: float = 0.05) -> Cove
 
 def evaluate_samples(images, reference_images, net=None, batch_size: int = 1000, k: int = 3,
                      kid_subsets: int = 100, kid_subset_size: int = 1000,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, phase=None) -> dict:
     """All metrics of generated ``images`` against real ``reference_images``.
 
     images, reference_images: (N, C, H, W) uint8 or float in [0, 1].
     net: a `featurenet.FeatureNet`; default the shipped Fashion-MNIST network, which needs
         (1, 28, 28) images. The KID subset size is capped at the smaller set's size.
+    phase: called with "features" and then "metrics" as each step starts (progress).
     Returns {"fid", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
     "class_entropy", "class_shares" (list), "n_samples", "n_reference"}.
     """
@@ -232,8 +233,11 @@ def evaluate_samples(images, reference_images, net=None, batch_size: int = 1000,
                                 f"feature network takes {INPUT_SHAPE}; pass a feature network "
                                 "for this data with net=... (see featurenet.FeatureNet).")
         net = load_feature_net()
+    phase = phase or (lambda name: None)
+    phase("features")
     fx, fr = features(net, x, batch_size), features(net, ref, batch_size)
     logits = class_logits(net, x, batch_size)
+    phase("metrics")
     cov = class_coverage(logits.argmax(dim=1), int(logits.shape[1]))
     kd = kid(fx, fr, kid_subsets, min(kid_subset_size, len(fx), len(fr)), seed)
     precision, recall = precision_recall(fr, fx, k)

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from latentforge.errors import DataError, RunError
+from latentforge.errors import DataError
 
 
 def _check(train_codes, train_y, test_codes, test_y) -> tuple[np.ndarray, ...]:
@@ -90,10 +90,13 @@ def probe_run(run, n_train: int | None = None, k: int = 5, seed: int = 0) -> dic
     """Linear-probe and kNN accuracy of `run`'s codings: fit on its train split (a seeded
     sample of `n_train` items when given), score on its test split (valid if no test).
 
-    Returns {"linear_probe", "knn", "k", "n_train", "n_eval", "eval_split", "coding_dim"}.
+    Returns {"linear_probe", "knn", "k", "n_train", "n_eval", "eval_split", "coding_dim"};
+    shows the phases on a terminal (`evaluation.progress`).
     """
-    if not hasattr(run.model, "encode"):
-        raise RunError(f"Model '{run.config.model_name}' has no encoder to probe.")
+    from latentforge.evaluation.capabilities import require
+    from latentforge.evaluation.progress import phases
+
+    require(run, "encode", "probe")
     if n_train is not None and n_train < 2:
         raise DataError(f"--limit must be at least 2, got {n_train}")
     splits = run.data()
@@ -102,10 +105,17 @@ def probe_run(run, n_train: int | None = None, k: int = 5, seed: int = 0) -> dic
     if len(evaluation) == 0:
         raise DataError("The run's data has neither a test nor a validation split to "
                         "score the probes on.")
-    xtr, ytr = _codings(run, run.split("train"), n_train, seed)
-    xte, yte = _codings(run, evaluation, None, seed)
-    return {"linear_probe": linear_probe_accuracy(xtr, ytr, xte, yte),
-            "knn": knn_accuracy(xtr, ytr, xte, yte, k=k), "k": k, "n_train": len(xtr),
+    names = ["encode train", f"encode {eval_split}", "logistic regression", "kNN"]
+    with phases("probe", names) as phase:
+        phase(names[0])
+        xtr, ytr = _codings(run, run.split("train"), n_train, seed)
+        phase(names[1])
+        xte, yte = _codings(run, evaluation, None, seed)
+        phase(names[2])
+        linear = linear_probe_accuracy(xtr, ytr, xte, yte)
+        phase(names[3])
+        knn = knn_accuracy(xtr, ytr, xte, yte, k=k)
+    return {"linear_probe": linear, "knn": knn, "k": k, "n_train": len(xtr),
             "n_eval": len(xte), "eval_split": eval_split, "coding_dim": int(xtr.shape[1])}
 
 

@@ -14,8 +14,10 @@ def sample_quality(run, n: int = 10_000, split: str = "test", seed: int = 0,
                    net=None) -> dict:
     """`n` samples of `run` (seeded) against the `split` images; `net`: a feature network
     for other data (default: the shipped Fashion-MNIST one, only for Fashion-MNIST runs).
-    Returns `evaluate_samples`'s dict plus "split" and "seconds"."""
+    Returns `evaluate_samples`'s dict plus "split" and "seconds". Shows the phases on a
+    terminal (`evaluation.progress`)."""
     from latentforge.evaluation.generative import evaluate_samples
+    from latentforge.evaluation.progress import phases
     from latentforge.generation.sampling import draw_samples
 
     if not hasattr(run.model, "generate"):
@@ -27,6 +29,8 @@ def sample_quality(run, n: int = 10_000, split: str = "test", seed: int = 0,
                        "network: latentforge.evaluation.generative.evaluate_samples(net=...).")
     start = time.perf_counter()
     reference = run.split(split).x
-    images = draw_samples(run.model, n, seed)
-    result = evaluate_samples(images, reference, net=net, seed=seed)
+    with phases("sample metrics", ["generate samples", "features", "metrics"]) as phase:
+        phase("generate samples")
+        images = draw_samples(run.model, n, seed)
+        result = evaluate_samples(images, reference, net=net, seed=seed, phase=phase)
     return {**result, "split": split, "seconds": round(time.perf_counter() - start, 1)}

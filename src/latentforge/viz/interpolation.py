@@ -91,7 +91,11 @@ def interpolation_grid(run, method: str = "lerp", steps: int = 8, pairs: int = 4
 
 def interpolation_png(run, method: str = "lerp", steps: int = 8, pairs: int = 4,
                       split: str = "valid", seed: int = 0, out: Path | None = None) -> Path:
-    """Write the figure (default RUN/figures/interpolation_<method>.png); returns its path."""
+    """Write the figure (default RUN/figures/interpolation_<method>.png); returns its path.
+    Runs trained on table rows are refused (RunError): the figure shows images."""
+    from latentforge.evaluation.capabilities import require
+
+    require(run, "images", "interpolate")
     path = Path(out) if out else Path(run.path) / "figures" / f"interpolation_{method}.png"
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--out must end in .png, got '{path}'")

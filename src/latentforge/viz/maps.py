@@ -145,25 +145,31 @@ def latent_map_png(run, method: str = "tsne", split: str = "valid", n: int | Non
                    out: Path | None = None, seed: int = 0) -> Path:
     """Encode `n` items of `run`'s `split` (a seeded sample when the split is larger; all
     when n is None), embed them in 2-D and write the map; returns the PNG path
-    (default RUN/figures/latent_map_<method>_<split>.png)."""
+    (default RUN/figures/latent_map_<method>_<split>.png). Shows the phases on a terminal.
+    Table runs get the map without thumbnails."""
+    from latentforge.evaluation.capabilities import is_image_shape, require
+    from latentforge.evaluation.progress import phases
     from latentforge.viz.figures import save_figure
 
     if method not in METHODS:
         raise ConfigError(f"Unknown map method '{method}'. Available: {', '.join(METHODS)}")
     if n is not None and n < 4:
         raise DataError(f"--n must be at least 4, got {n}")
-    if not hasattr(run.model, "encode"):
-        raise DataError(f"Model '{run.config.model_name}' has no encoder to map.")
-    data = run.split(split)
-    idx = data.sample_indices(n, seed)
-    x = data.batch(idx)
-    codes = run.encode(x).reshape(len(idx), -1).numpy()
-    points = embed_2d(codes, method, seed)
-    labels = None if data.y is None else data.y[idx].numpy()
-    images = x.numpy() if x.dim() == 4 else None
-    title = f"{run.config.model_name}: {method} of {len(idx)} {split} codings"
-    fig = latent_map_figure(points, labels, images, data.classes, title=title)
+    require(run, "encode", "map")
     path = Path(out) if out else Path(run.path) / "figures" / f"latent_map_{method}_{split}.png"
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--out must end in .png, got '{path}'")
-    return save_figure(fig, path)
+    data = run.split(split)
+    idx = data.sample_indices(n, seed)
+    with phases("map", ["encode", method, "draw"]) as phase:
+        phase("encode")
+        x = data.batch(idx)
+        codes = run.encode(x).reshape(len(idx), -1).numpy()
+        phase(method)
+        points = embed_2d(codes, method, seed)
+        phase("draw")
+        labels = None if data.y is None else data.y[idx].numpy()
+        images = x.numpy() if is_image_shape(run.model.sample_shape) else None
+        title = f"{run.config.model_name}: {method} of {len(idx)} {split} codings"
+        fig = latent_map_figure(points, labels, images, data.classes, title=title)
+        return save_figure(fig, path)

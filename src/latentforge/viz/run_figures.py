@@ -1,4 +1,5 @@
-"""The standard figures of a run, written into ``<run>/figures/``."""
+"""The standard figures of a run, written into ``<run>/figures/`` (and the table
+counterpart of the reconstruction figure for runs trained on table rows)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,19 +7,48 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentforge.evaluation.capabilities import is_hashing, is_image_shape, require
 from latentforge.viz.figures import (image_grid, learning_curves, reconstruction_figure,
                                      save_figure)
 from latentforge.viz.sparsity import activation_histograms, sparsity_loss_figure
 
 
 def reconstruction_pngs(run, n: int = 5, split: str = "valid", out: Path | None = None) -> Path:
-    """Originals over reconstructions of the first `n` items of `split` (book figure 17-4)."""
+    """Originals over reconstructions of the first `n` items of `split` (book figure 17-4);
+    runs trained on table rows are refused (RunError; see `reconstruction_csv`)."""
+    require(run, "images", "The reconstruction figure")
     data = run.split(split)
     n = min(n, len(data))
     x = data.batch(torch.arange(n))
     recon = run.reconstruct(x).numpy()
     return save_figure(reconstruction_figure(x.numpy(), recon),
                        out or Path(run.path) / "figures" / "reconstructions.png")
+
+
+def reconstruction_csv(run, n: int = 5, split: str = "valid", out: Path | None = None) -> Path:
+    """Originals and reconstructions of the first `n` rows of a table run's `split`: a CSV
+    with one row per item and kind ("original" / "reconstruction"), the features in the
+    model's data range (default RUN/reconstructions.csv)."""
+    from latentforge.io import atomic_write_text
+
+    data = run.split(split)
+    x = data.batch(torch.arange(min(n, len(data))))
+    recon = run.reconstruct(x)
+    columns = run.data().info.get("columns") or [str(j) for j in range(x.shape[1])]
+    lines = [",".join(["item", "kind", *(csv_field(str(c)) for c in columns)])]
+    for i in range(len(x)):
+        for kind, row in (("original", x[i]), ("reconstruction", recon[i])):
+            lines.append(",".join([str(i), kind, *(f"{v:.6g}" for v in row.tolist())]))
+    path = Path(out) if out else Path(run.path) / "reconstructions.csv"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def csv_field(text: str) -> str:
+    """`text` as one CSV field (quoted when it holds a comma, a quote or a newline)."""
+    if any(c in text for c in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def codings_of(run, split: str = "valid", limit: int | None = None):
@@ -32,9 +62,11 @@ def codings_of(run, split: str = "valid", limit: int | None = None):
 
 def hash_grid_png(run, split: str = "valid", top: int = 10, per_hash: int = 6,
                   out: Path | None = None) -> Path:
-    """Images sharing the `top` most common binary hashes, one row per hash."""
+    """Images sharing the `top` most common binary hashes, one row per hash (image runs
+    only: RunError otherwise)."""
     from latentforge.evaluation.hashing import hash_bits, hash_ints, most_common
 
+    require(run, "images", "The hash grid")
     codes, x, _ = codings_of(run, split)
     rows = most_common(hash_ints(hash_bits(codes)), top)
     images, titles = [], []
@@ -56,7 +88,7 @@ def write_figures(run) -> list[Path]:
     if run.history:
         written.append(save_figure(learning_curves(run.history),
                                    figures / "learning_curves.png"))
-    if hasattr(run.model, "reconstruct") and len(run.model.sample_shape) == 3:
+    if hasattr(run.model, "reconstruct") and is_image_shape(run.model.sample_shape):
         written.append(reconstruction_pngs(run))
     cfg = run.config.model
     if getattr(cfg, "sparsity", "none") != "none" and len(run.split("valid")):
@@ -65,7 +97,6 @@ def write_figures(run) -> list[Path]:
                                    figures / "activation_histograms.png"))
         written.append(save_figure(sparsity_loss_figure(cfg.sparsity_target),
                                    figures / "sparsity_losses.png"))
-    if getattr(cfg, "code_noise", 0) > 0 and len(run.model.sample_shape) == 3 \
-            and len(run.split("valid")):
+    if is_hashing(cfg) and is_image_shape(run.model.sample_shape) and len(run.split("valid")):
         written.append(hash_grid_png(run))
     return written
