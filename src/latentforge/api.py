@@ -114,7 +114,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     cfg.data = _absolute_paths(cfg.data)
     # Everything that can fail on bad input (config, device, data, model, optimizer) is
     # checked before the run directory is touched, so a typo never costs an existing run.
-    cfg.train.validate()
+    cfg.validate()
     resolve_device(cfg.train.device)
     callbacks = _standard_callbacks(cfg, callbacks)
     splits = splits if splits is not None else load_data(cfg.data)
