@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import latentforge as lf
-from conftest import make_tiny_cfg
+from conftest import assert_one_error_line, make_tiny_cfg
 from latentforge.api import build_model
 from latentforge.config import build_config
 from latentforge.data import load_data
@@ -368,3 +370,15 @@ def test_tiny_train_learns_and_reloads(name, extra, tmp_path):
     assert codings.shape == (10, run.model.coding_dim)
     assert torch.equal(codings, run.encode(x))
     assert torch.equal(again.reconstruct(x), run.reconstruct(x))
+
+
+@pytest.mark.parametrize("model", ["conv_ae", "recurrent_ae"])
+def test_flat_rows_refused_with_the_image_shape_hint(cli, tmp_path, model):
+    """A flat (N, 64) array trains dense models; conv/recurrent models say how to read the
+    rows as images (issue 9, item 21)."""
+    path = tmp_path / "flat.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 256, (60, 64), dtype=np.uint8))
+    code, _, err = cli(["train", model, "--data", path, "--epochs", "1", "--runs-dir",
+                        tmp_path / "runs", "--no-progress"])
+    assert code == 2
+    assert_one_error_line(err, "data.image_shape=[C,H,W]")

@@ -126,7 +126,8 @@ class ConvAutoencoder(Autoencoder):
         super().__init__(cfg, sample_shape)
         cfg.validate()
         check_conv_stages("conv_ae", cfg.filters, self.sample_shape,
-                          "Use a dense model (stacked_ae) for tables.")
+                          "Use a dense model (stacked_ae) for tables, or, if the rows are "
+                          "flattened images, set data.image_shape=[C,H,W] (e.g. [1,28,28]).")
         channels = self.sample_shape[0]
         sizes = stage_sizes(self.sample_shape[1:], len(cfg.filters))
         self.code_shape = (cfg.filters[-1], *sizes[-1])

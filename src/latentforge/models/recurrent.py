@@ -152,7 +152,8 @@ def _check_shape(sample_shape: tuple[int, ...]) -> None:
     if len(sample_shape) != 3:
         raise ConfigError(f"recurrent_ae needs images of shape (C, H, W) (rows are the "
                           f"timesteps); the data has samples of shape {sample_shape}. "
-                          "Use a dense model (stacked_ae) for tables.")
+                          "Use a dense model (stacked_ae) for tables, or, if the rows are "
+                          "flattened images, set data.image_shape=[C,H,W] (e.g. [1,28,28]).")
 
 
 RECURRENT_RECIPES = {
