@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,9 +102,11 @@ def run_block(block: dict, cwd: Path) -> str:
         argv = [sys.executable, "-c", block["code"]]
     else:
         argv = ["bash", "-e", "-o", "pipefail", "-c", block["code"]]
+    start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=block_env(), capture_output=True, text=True,
                           timeout=BLOCK_TIMEOUT_S)
     output = proc.stdout + proc.stderr
+    print(f"README.md:{block['line']} {block['lang']} block: {time.perf_counter() - start:.1f} s")
     assert proc.returncode == 0, (
         f"README.md:{block['line']} ({block['lang']} block of '{block['section']}') exited "
         f"with {proc.returncode} in {cwd}:\n{output[-4000:]}")
@@ -176,9 +179,11 @@ def test_main_sh_then_every_block(tmp_path):
     if why:
         pytest.skip(why)
     repo = _copy_repo(tmp_path / "repo")
+    start = time.perf_counter()
     proc = subprocess.run(["bash", "scripts/main.sh"], cwd=repo, env=block_env(),
                           capture_output=True, text=True, timeout=MAIN_TIMEOUT_S)
     output = proc.stdout + proc.stderr
+    print(f"scripts/main.sh: {time.perf_counter() - start:.1f} s")
     assert proc.returncode == 0, f"scripts/main.sh exited with {proc.returncode}:\n{output[-4000:]}"
     run = repo / "runs" / "stacked_ae-book"
     for name in ("config.json", "model.safetensors", "evaluation.json", "report.html"):
