@@ -83,7 +83,7 @@ def test_anomalies_figure_of_a_table_is_refused_before_any_output(cli, table_run
     csv = tmp_path / "a.csv"
     code, _, err = cli(["anomalies", table_run, "--out", csv, "--figure", tmp_path / "a.png"])
     assert code == 2
-    assert_one_error_line(err, "anomalies --figure draws images", "table rows")
+    assert_one_error_line(err, "anomalies --figure needs images", "table rows")
     assert not csv.exists()
 
 
@@ -96,10 +96,12 @@ def test_search_of_a_table_prints_the_neighbours_and_no_figure(cli, table_run):
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["search", "--out", "s.png"], "search --out draws images"),
-    (["interpolate"], "interpolate draws images"),
+    (["search", "--out", "s.png"], "search --out needs images"),
+    (["interpolate"], "interpolate needs images"),
+    (["search", "--query", "q.png"], "search --query IMG needs images"),
+    (["anomalies", "--data", "."], "Scoring image files needs images"),
 ])
-def test_figures_of_a_table_are_one_error_line(cli, table_run, argv, fragment):
+def test_image_commands_on_a_table_are_one_error_line(cli, table_run, argv, fragment):
     code, _, err = cli([argv[0], table_run, *argv[1:]])
     assert code == 2
     assert_one_error_line(err, fragment, "table rows")

@@ -566,6 +566,7 @@ def _query_image(run, args):
     if args.query:
         from latentforge.data.folders import read_image
 
+        _require(run, "images", "search --query IMG")
         x = torch.from_numpy(read_image(Path(args.query), run.model.sample_shape).copy())
         return x.float() / 255, args.query
     data = run.split(args.split)

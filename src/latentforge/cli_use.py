@@ -193,7 +193,9 @@ def _image_files(run, path: Path):
     import torch
 
     from latentforge.data.folders import list_images, read_image
+    from latentforge.evaluation.capabilities import require
 
+    require(run, "images", "Scoring image files")
     if path.is_dir():
         files, labels, classes = list_images(path)
     else:

@@ -52,7 +52,7 @@ def require(run, capability: str, command: str) -> None:
         return
     name = run.config.model_name
     if capability == "images":
-        raise RunError(f"{command} draws images, and '{run.path}' was trained on table rows "
+        raise RunError(f"{command} needs images, and '{run.path}' was trained on table rows "
                        f"of shape {tuple(run.model.sample_shape)}, not images.")
     what = {"hash": "binary hash codes", "encode": "an encoder",
             "reconstruct": "reconstructions", "generate": "a generator"}[capability]
