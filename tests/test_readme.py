@@ -189,8 +189,13 @@ def test_main_sh_then_every_block(tmp_path):
     for name in ("config.json", "model.safetensors", "evaluation.json", "report.html"):
         assert (run / name).is_file(), f"main.sh left no {name} in {run}"
     assert "done: see runs/stacked_ae-book/report.html" in output
-    for block in runnable_blocks():
-        run_block(block, repo)
+    failures = []
+    for block in runnable_blocks():  # all of them, also after a failure: one report
+        try:
+            run_block(block, repo)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n\n".join(failures)
     assert (run / "model.safetensors").is_file(), "a README block removed the Quick start's run"
 
 
