@@ -240,7 +240,7 @@ def test_bad_train_or_config_input(cli, in_tmp, argv, fragments):
 
 
 @pytest.mark.parametrize("key,fragments", [
-    ("corrupt", ["corrupt.npz", "not a readable numpy file"]),
+    ("corrupt", ["corrupt.npz", "not a readable .npz file"]),
     ("nan", ["nan.npy", "NaN"]),
     ("nan_npz", ["nan.npz", "NaN"]),
     ("empty", ["empty_folder", "no image files"]),

@@ -343,3 +343,55 @@ def test_device_is_checked_before_the_data_load(cli, tmp_path, monkeypatch):
     code, _, err = cli(_train(tmp_path, "--device", "nonsense"))
     assert code == 2
     assert_one_error_line(err, "Unknown device")
+
+
+def test_an_os_error_anywhere_is_one_error_line(cli, tmp_path, monkeypatch):
+    """A permission or I/O error the command did not expect still ends in one line."""
+    import latentforge.api as api
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "secret"))
+
+    monkeypatch.setattr(api, "load_run", denied)
+    code, _, err = cli(["evaluate", str(tmp_path)])
+    assert code == 2
+    assert_one_error_line(err, "Permission denied", "secret")
+
+
+def test_generate_figure_is_capped_but_npy_keeps_every_sample(cli, tmp_path):
+    import numpy as np
+
+    argv = ["train", "gan", "--data", "digits", "--epochs", "1", "--runs-dir", tmp_path,
+            "--name", "g", "--set", "data.limit_train=64", "--set", "data.limit_eval=32",
+            "--no-progress"]
+    assert cli(argv)[0] == 0
+    code, out, err = cli(["generate", str(tmp_path / "g"), "--n", "300", "--npy",
+                          str(tmp_path / "s.npy")])
+    assert code == 0, err
+    assert "the first 256 of 300 samples" in out
+    assert np.load(tmp_path / "s.npy").shape[0] == 300
+
+
+def test_greedy_name_is_checked(cli, tmp_path):
+    code, _, err = cli(["greedy", "--runs-dir", tmp_path, "--name", "../x", "--data", "digits"])
+    assert code == 2
+    assert_one_error_line(err, "Invalid run name")
+
+
+def test_tiny_dataset_without_validation_items_draws_no_empty_figures(cli, tmp_path):
+    """Three items, no valid split: no reconstruction figure of zero images and none of
+    matplotlib's warnings about it (issue 9, item 18)."""
+    import warnings
+
+    import numpy as np
+
+    np.save(tmp_path / "three.npy", np.random.default_rng(0).random((3, 8, 8)).astype("f4"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = cli(["train", "stacked_ae", "--data", tmp_path / "three.npy", "--set",
+                            "data.valid_fraction=0", "--set", "data.test_fraction=0",
+                            "--set", "model.hidden=[8,2]", "--epochs", "1", "--runs-dir",
+                            tmp_path, "--no-progress"])
+    assert code == 0, err
+    assert not [w for w in caught if "matplotlib" in str(w.filename)], caught
+    assert not (tmp_path / "stacked_ae-book" / "figures" / "reconstructions.png").exists()

@@ -380,7 +380,9 @@ def cmd_greedy(args) -> int:
         overrides.append("train.progress=false")
     recipe = GreedyRecipe(hidden=tuple(args.hidden), epochs=args.epochs,
                           finetune_epochs=args.finetune_epochs, overrides=overrides)
-    root = Path(args.runs_dir) / args.name
+    from latentforge.rundir import check_name
+
+    root = Path(args.runs_dir) / check_name(args.name)
     summary = train_greedy(root, recipe, overwrite=args.overwrite)
     print(f"{'phase':8s}{'val_loss':>12s}{'val_rounded_accuracy':>22s}")
     for phase, rec in summary.items():
@@ -438,6 +440,9 @@ def cmd_probe(args) -> int:
     return 0
 
 
+MAX_GRID = 256  # samples drawn in generate's figure (a grid of millions would not fit)
+
+
 def cmd_generate(args) -> int:
     from latentforge import api
     from latentforge.evaluation.capabilities import can
@@ -461,7 +466,10 @@ def cmd_generate(args) -> int:
     images = draw_samples(run.model, args.n, args.seed, args.label).numpy()
     out = Path(args.out) if args.out else Path(args.run) / "figures" / "generated.png"
     if figure:
-        print(f"wrote {save_figure(image_grid(images, n_cols=min(8, args.n)), out)}")
+        shown = images[:MAX_GRID]
+        print(f"wrote {save_figure(image_grid(shown, n_cols=min(8, len(shown))), out)}"
+              + (f" (the first {MAX_GRID} of {args.n} samples; --npy keeps them all)"
+                 if args.n > MAX_GRID else ""))
     if args.npy:
         _save_npy(Path(args.npy), images)
         print(f"wrote {args.npy}: {images.shape[0]} samples of shape {images.shape[1:]}")
@@ -643,6 +651,12 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the machine said no (permissions, a full disk, a bad path)
+        from latentforge.errors import os_error
+
+        error = os_error(exc)
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
         return 130

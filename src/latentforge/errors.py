@@ -62,3 +62,14 @@ def write_error(exc: BaseException, path, context: str = "") -> LatentforgeError
         return ResourceError(f"The disk is full: could not write '{path}'{tail}.")
     reason = getattr(exc, "strerror", None) or str(exc)
     return WriteError(f"Cannot write '{path}': {reason}{tail}.")
+
+
+def os_error(exc: OSError) -> LatentforgeError:
+    """An OSError that reached the command line as a one-line user error: ResourceError
+    when the disk is full, else WriteError naming the path and the system's reason."""
+    path = exc.filename if exc.filename is not None else "a file"
+    error = write_error(exc, path)
+    if isinstance(error, WriteError):
+        reason = exc.strerror or str(exc)
+        return WriteError(f"Cannot use '{path}': {reason}.")
+    return error

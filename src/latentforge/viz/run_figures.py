@@ -88,7 +88,8 @@ def write_figures(run) -> list[Path]:
     if run.history:
         written.append(save_figure(learning_curves(run.history),
                                    figures / "learning_curves.png"))
-    if hasattr(run.model, "reconstruct") and is_image_shape(run.model.sample_shape):
+    if hasattr(run.model, "reconstruct") and is_image_shape(run.model.sample_shape) \
+            and len(run.split("valid")):
         written.append(reconstruction_pngs(run))
     cfg = run.config.model
     if getattr(cfg, "sparsity", "none") != "none" and len(run.split("valid")):
