@@ -19,7 +19,7 @@ import time
 import latentforge as lf
 from latentforge.registry import get_spec, names
 
-# (model, recipe) -> (val loss, val rounded accuracy) from REFERENCE.md (upper ends).
+# (model, recipe) -> (val loss, val rounded accuracy) from docs/book-reference.md (upper ends).
 BOOK = {
     ("stacked_ae", "book"): (0.2842, 0.9370),
     ("stacked_ae", "book_sigmoid_codings"): (0.3098, 0.9118),

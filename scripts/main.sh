@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
-LF=.venv/bin/latentforge
+LF="${LATENTFORGE_VENV:-.venv}/bin/latentforge"
 $LF train stacked_ae --recipe book --overwrite "$@"
 # -q: train already logged where the data came from; the follow-ups print their results
 $LF evaluate -q runs/stacked_ae-book

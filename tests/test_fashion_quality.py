@@ -1,5 +1,5 @@
 """Real check on Fashion-MNIST: the stacked autoencoder's book recipe reaches the book's
-numbers (REFERENCE.md: val BCE 0.2835-0.2842, val rounded accuracy 0.9366-0.9370).
+numbers (docs/book-reference.md: val BCE 0.2835-0.2842, val rounded accuracy 0.9366-0.9370).
 
 About 30 s on 2 cores. Seeds 1-3 gave val BCE 0.2830-0.2841 and rounded accuracy
 0.9359-0.9375 on this machine; the bounds below are the project's acceptance bounds.

@@ -1,5 +1,5 @@
 """Probes of representation quality: how well simple classifiers read the class out of the
-codings (the usual protocol for representation learning; DESIGN "evaluation/protocols").
+codings (the usual protocol for representation learning; see ARCHITECTURE.md).
 
 - `linear_probe_accuracy`: multinomial logistic regression (scikit-learn, lbfgs) on codings
   standardised with the TRAIN codings' mean and std; deterministic.

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GreedyRecipe:
-    """Book values (REFERENCE.md): phase 1 SGD lr 1.5, later phases SGD lr 0.05 with SELU
+    """Book values (docs/book-reference.md): phase 1 SGD lr 1.5, later phases SGD lr 0.05 with SELU
     output and MSE, fine-tuning SGD lr 0.1; 10 epochs each, batch 32."""
 
     hidden: tuple[int, ...] = (100, 30)
