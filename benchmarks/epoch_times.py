@@ -67,6 +67,7 @@ from latentforge.config import build_config
 from latentforge.data import Splits, TensorData, load_data
 from latentforge.registry import names
 from latentforge.training.engine import Trainer, evaluate_model
+from latentforge.training.step import Stepper
 
 BASE_OVERRIDES = ("train.device=cpu", "train.progress=false")
 IMAGE_SOURCES = {"fashion-mnist": (1, 28, 28), "mnist": (1, 28, 28)}
@@ -157,7 +158,7 @@ def step_flops(cfg, shape, dtype) -> tuple[int, bool]:
     x = data.batch(torch.arange(len(data)))
     counter = FlopCounterMode(display=False, custom_mapping=IN_PLACE_FLOPS)
     with settings(1, mkldnn=False), counter:  # untimed: one thread is quickest on a busy box
-        model.train_step(x, data.y, opts)
+        model.train_step(x, data.y, Stepper(opts))
     fused = torch.ops.aten.addmm_ in counter.get_flop_counts()["Global"]
     return counter.get_total_flops(), fused
 

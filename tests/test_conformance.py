@@ -20,6 +20,7 @@ from latentforge.data import load_data
 from latentforge.errors import ConfigError, TrainingDiverged
 from latentforge.training import checkpoint
 from latentforge.training.engine import Callback
+from latentforge.training.step import Stepper
 
 NAMES = registry.names()
 
@@ -104,7 +105,7 @@ def test_train_step_changes_parameters(built):
     assert opts and all(isinstance(o, torch.optim.Optimizer) for o in opts.values())
     before = _state(model)
     model.train()
-    losses = model.train_step(x, y, opts)
+    losses = model.train_step(x, y, Stepper(opts))
     assert "loss" in losses
     for key, value in losses.items():
         assert isinstance(value, torch.Tensor) and value.dim() == 0, key

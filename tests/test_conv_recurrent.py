@@ -26,6 +26,7 @@ from latentforge.errors import ConfigError
 from latentforge.models.conv import KerasConvTranspose2d
 from latentforge.models.recurrent import to_sequence
 from latentforge.training.engine import evaluate_model
+from latentforge.training.step import Stepper
 
 
 
@@ -270,7 +271,7 @@ def test_recurrent_frozen_bias_stays_zero_after_training_step():
     m = rnn("model.hidden=[6,3]", shape=(1, 5, 7))
     opts = m.configure_optimizers(build_config("recurrent_ae").train)
     m.train()
-    m.train_step(torch.rand(4, 1, 5, 7), None, opts)
+    m.train_step(torch.rand(4, 1, 5, 7), None, Stepper(opts))
     for lstm in (l for l in m.modules() if isinstance(l, torch.nn.LSTM)):
         assert torch.count_nonzero(lstm.bias_hh_l0) == 0
         assert not torch.equal(lstm.bias_ih_l0[lstm.hidden_size:2 * lstm.hidden_size],

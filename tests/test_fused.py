@@ -13,6 +13,7 @@ import torch
 from latentforge.api import build_model
 from latentforge.config import build_config
 from latentforge.models import fused
+from latentforge.training.step import Stepper
 
 ORIGINAL_FUSED_STEP = fused.fused_sgd_step
 STEPS = 20
@@ -38,7 +39,7 @@ def _batches(shape, n=STEPS, b=32, seed=0, low=0.0, high=1.0):
 def _run(model, cfg, batches):
     opts = model.configure_optimizers(cfg.train)
     model.train()
-    return torch.stack([model.train_step(x, None, opts)["loss"] for x in batches])
+    return torch.stack([model.train_step(x, None, Stepper(opts))["loss"] for x in batches])
 
 
 def _assert_params_close(a, b, atol=1e-5, rtol=1e-4):

@@ -20,6 +20,7 @@ from latentforge.models.gan import DCGAN, DCGANConfig, DenseGAN, GANConfig
 from latentforge.models.gan_parts import (MinibatchDiscrimination, ReplayBuffer,
                                           gradient_penalty, keras_same_padding,
                                           random_interpolates)
+from latentforge.training.step import Stepper
 
 
 def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -139,7 +140,7 @@ def test_d_step_leaves_g_and_g_step_leaves_d_unchanged(name):
     opts["generator"].register_step_post_hook(snapshot("d_after_g", model.discriminator))
     d0, g0 = _state(model.discriminator), _state(model.generator)
     model.train()
-    out = model.train_step(x, y, opts)
+    out = model.train_step(x, y, Stepper(opts))
     params = {n for n, _ in model.generator.named_parameters()}
     only = {k: v for k, v in seen["g_before_d"].items() if k in params}
     assert _same(only, {k: v for k, v in seen["g_after_d"].items() if k in params})
@@ -194,14 +195,14 @@ def test_absurd_learning_rate_is_reported_as_divergence(tmp_path):
 @pytest.mark.parametrize("name", ["gan", "dcgan"])
 def test_conditional_generation_follows_the_labels(name):
     model, opts, x, y = _built(name, "model.conditional=true")
-    model.train_step(x, y, opts)
+    model.train_step(x, y, Stepper(opts))
     seeded = lambda label: model.generate(4, label, torch.Generator().manual_seed(0))  # noqa
     assert torch.equal(seeded(3), seeded(torch.full((4,), 3)))
     assert not torch.equal(seeded(3), seeded(7))  # same codings, other class
     assert model.generate(12).shape == (12, 1, 8, 8)  # labels 0..9, 0, 1
     assert not torch.equal(model.discriminate(x, torch.zeros_like(y)), model.discriminate(x, y))
     with pytest.raises(DataError, match="labels"):
-        model.train_step(x, None, opts)
+        model.train_step(x, None, Stepper(opts))
     with pytest.raises(DataError, match=r"\[0, 10\)"):
         model.train_step(x, torch.full_like(y, 10), opts)
     with pytest.raises(DataError, match="one label per image"):
@@ -289,7 +290,7 @@ def test_wgan_gp_trains_g_every_n_critic_steps():
     g_changes = []
     for _ in range(6):
         before = _state(model.generator)
-        out = model.train_step(x, None, opts)
+        out = model.train_step(x, None, Stepper(opts))
         g_changes.append(not _same(before, _state(model.generator)))
     assert g_changes == [False, False, True, False, False, True]
     assert int(model.critic_steps) == 6
@@ -339,7 +340,7 @@ def test_minibatch_discrimination_compares_within_groups_only():
 def test_gan_with_minibatch_discrimination_trains_and_scores_depend_on_the_batch():
     model, opts, x, y = _built("dcgan", "model.minibatch_kernels=5")
     before = _state(model.discriminator.minibatch)
-    model.train_step(x, y, opts)
+    model.train_step(x, y, Stepper(opts))
     assert not _same(before, _state(model.discriminator.minibatch))
     with torch.no_grad():
         model.discriminator.minibatch.T.mul_(0.02)  # features in exp's sensitive range
@@ -386,7 +387,7 @@ def test_replay_mixes_past_fakes_into_d_batches():
     model, opts, x, y = _built("gan", "model.replay_fraction=0.25", "model.replay_size=30")
     model.train()
     for _ in range(3):
-        model.train_step(x, y, opts)
+        model.train_step(x, y, Stepper(opts))
     assert int(model.replay.count) == 3 * 12  # 4 of 16 fakes replayed, 12 fresh each step
     assert model.replay.images.shape == (30, 1, 8, 8)
     assert "replay.images" in model.state_dict()

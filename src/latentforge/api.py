@@ -1,8 +1,8 @@
 """The public Python API: train a model into a run directory, load a run, use it.
 
-    >>> import latentforge as lf
+    >>> import torch, latentforge as lf
     >>> run = lf.train("stacked_ae", recipe="book", overrides=["train.epochs=2"])
-    >>> run = lf.load_run("runs/stacked_ae")        # rebuilds the model with no flags
+    >>> run = lf.load_run("runs/stacked_ae-book")   # rebuilds the model with no flags
     >>> codings = run.encode(run.data().test.batch(torch.arange(10)))
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     net = build_model(cfg, splits.train.sample_shape)
     if init is not None:
         init(net)
-    if hasattr(net, "generate"):  # generative models: a fixed-noise grid every epoch
+    if "generate" in net.capabilities():  # generative models: a fixed-noise grid every epoch
         from latentforge.viz.samples import SampleGrid
 
         callbacks = [*callbacks, SampleGrid()]

@@ -309,7 +309,7 @@ def cmd_evaluate(args) -> int:
 def _extra_evaluations(run, args) -> dict:
     """Likelihood (VAEs) and sample quality (generative models), printed and returned."""
     out = {}
-    if hasattr(run.model, "posterior") and args.k:
+    if "posterior" in run.model.capabilities() and args.k:
         from latentforge.evaluation.likelihood import likelihood_report
         from latentforge.evaluation.progress import phases
 
@@ -318,7 +318,7 @@ def _extra_evaluations(run, args) -> dict:
             out["likelihood"] = likelihood_report(run, "test", k=args.k)
         print(f"test likelihood (nats per image, k={args.k}):")
         _print_metrics(out["likelihood"])
-    if hasattr(run.model, "generate") and args.samples:
+    if "generate" in run.model.capabilities() and args.samples:
         from latentforge.evaluation.sample_quality import SOURCES, sample_quality
 
         if run.config.data.source in SOURCES:

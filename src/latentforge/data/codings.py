@@ -22,7 +22,7 @@ def load_codings(cfg: DataConfig) -> Splits:
     if not path:
         raise DataError("data.source 'codings:' needs a run directory, e.g. codings:runs/ae")
     run = load_run(path)
-    if not hasattr(run.model, "encode"):
+    if "encode" not in run.model.capabilities():
         raise DataError(f"Run '{path}' ({run.config.model_name}) has no encoder to take "
                         "codings from.")
     inner = run.data()

@@ -1,24 +1,23 @@
 """What a run's model can do, and one error that names the models that can.
 
-Capabilities: "encode" (codings of items), "reconstruct", "generate" (samples from a
-prior), "hash" (binary codings: a hashing autoencoder, whose sigmoid codings were pushed to
-0 or 1 by Gaussian noise before the coding layer in training) and "images" (the items are
-images (C, H, W), not table rows (D,): what every figure of items needs).
+Every model declares its capabilities once (`Model.CAPABILITIES`, `Model.capabilities()`,
+models/base.py): "encode", "reconstruct", "decode", "generate", "posterior",
+"discriminate", and per instance "conditional" (GANs with class labels), "hash" (binary
+codings: sigmoid codings trained behind Gaussian noise, as the hashing autoencoder's) and
+"images" (the items are images (C, H, W), not table rows (D,): what every figure of items
+needs). Generic code asks `can(model, capability)`.
 """
 from __future__ import annotations
 
 from latentforge.errors import RunError
 
-METHODS = {"encode": "encode", "reconstruct": "reconstruct", "generate": "generate"}
 HASHING_HINT = ("hashing_ae, or a dense autoencoder trained with model.code_noise > 0 and "
                 "model.coding_activation=\"sigmoid\"")
-
-
-def is_hashing(model_cfg) -> bool:
-    """True for configs whose codings are binary hashes: sigmoid codings trained behind
-    Gaussian noise (`code_noise` > 0), as the hashing autoencoder's."""
-    return (getattr(model_cfg, "code_noise", 0) or 0) > 0 and \
-        getattr(model_cfg, "coding_activation", None) == "sigmoid"
+CONDITIONAL_HINT = "gan or dcgan trained with model.conditional=true"
+WHAT = {"hash": "binary hash codes", "encode": "an encoder", "decode": "a decoder",
+        "reconstruct": "reconstructions", "generate": "a generator",
+        "posterior": "a posterior q(z|x) (a VAE)", "discriminate": "a discriminator",
+        "conditional": "class-conditional generation"}
 
 
 def is_image_shape(sample_shape) -> bool:
@@ -28,21 +27,17 @@ def is_image_shape(sample_shape) -> bool:
 
 def can(model, capability: str) -> bool:
     """Whether `model` (a built model) has `capability` (module docstring)."""
-    if capability == "hash":
-        return hasattr(model, "encode") and is_hashing(model.cfg)
-    if capability == "images":
-        return is_image_shape(model.sample_shape)
-    return hasattr(model, METHODS[capability])
+    return capability in model.capabilities()
 
 
 def models_that(capability: str) -> str:
     """The registered models with `capability`, as text for an error message."""
-    if capability == "hash":
-        return HASHING_HINT
+    hints = {"hash": HASHING_HINT, "conditional": CONDITIONAL_HINT}
+    if capability in hints:
+        return hints[capability]
     from latentforge.registry import get_spec, names
 
-    method = METHODS[capability]
-    return ", ".join(n for n in names() if hasattr(get_spec(n).model_cls, method))
+    return ", ".join(n for n in names() if capability in get_spec(n).model_cls.CAPABILITIES)
 
 
 def require(run, capability: str, command: str) -> None:
@@ -50,11 +45,8 @@ def require(run, capability: str, command: str) -> None:
     has `capability`."""
     if can(run.model, capability):
         return
-    name = run.config.model_name
     if capability == "images":
         raise RunError(f"{command} needs images, and '{run.path}' was trained on table rows "
                        f"of shape {tuple(run.model.sample_shape)}, not images.")
-    what = {"hash": "binary hash codes", "encode": "an encoder",
-            "reconstruct": "reconstructions", "generate": "a generator"}[capability]
-    raise RunError(f"{command} needs a model with {what}; '{run.path}' holds a {name}. "
-                   f"Models that can: {models_that(capability)}.")
+    raise RunError(f"{command} needs a model with {WHAT[capability]}; '{run.path}' holds a "
+                   f"{run.config.model_name}. Models that can: {models_that(capability)}.")

@@ -112,7 +112,7 @@ def likelihood_report(run, split: str = "test", k: int = 50, seed: int = 0,
     "neg_elbo_nats", "iwae_nll_nats", "seconds"}; iwae_nll_nats <= neg_elbo_nats on average.
     """
     model = run.model
-    if not hasattr(model, "posterior"):
+    if "posterior" not in model.capabilities():
         raise RunError(f"'{run.path}' holds a {run.config.model_name}, not a VAE: the "
                        "likelihood needs a model with a Gaussian posterior (vae, conv_vae).")
     data = run.split(split)

@@ -20,7 +20,7 @@ def sample_quality(run, n: int = 10_000, split: str = "test", seed: int = 0,
     from latentforge.evaluation.progress import phases
     from latentforge.generation.sampling import draw_samples
 
-    if not hasattr(run.model, "generate"):
+    if "generate" not in run.model.capabilities():
         raise RunError(f"'{run.path}' holds a {run.config.model_name}, which does not "
                        "generate samples.")
     if net is None and run.config.data.source not in SOURCES:

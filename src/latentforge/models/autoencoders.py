@@ -53,7 +53,8 @@ class DenseAEConfig:
     sparsity: "l1" (weight * mean over the batch of sum_units |coding|; book 1e-3) or
         "kl" (weight * sum_units KL(target || mean activation); book 0.05, target 0.1).
     kl_batch_scaling: divide the KL penalty by the batch size, as Keras does with every
-        activity regularizer (book recipe: True; the REFERENCE numbers depend on it).
+        activity regularizer (book recipe: True; the book's numbers in docs/book-reference.md
+        depend on it).
     fused_sgd: with plain SGD and a plain SELU/linear stack, run the hand-fused step of
         `models.fused` (same math as autograd, about 2x faster at batch 32 on CPU).
     """
@@ -149,6 +150,12 @@ class DenseTranspose(nn.Module):
 class DenseAutoencoder(Autoencoder):
     """Flatten -> [corruption] -> dense encoder -> codings -> dense decoder -> reshape."""
 
+    def capabilities(self) -> frozenset[str]:
+        """Autoencoder.capabilities, plus "hash" when the codings are binary hashes: sigmoid
+        codings trained behind Gaussian noise (`code_noise` > 0), as hashing_ae's."""
+        hashing = self.cfg.code_noise > 0 and self.cfg.coding_activation == "sigmoid"
+        return super().capabilities() | ({"hash"} if hashing else set())
+
     def __init__(self, cfg: DenseAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)
         cfg.validate()
@@ -198,10 +205,11 @@ class DenseAutoencoder(Autoencoder):
             return {"sparsity": cfg.sparsity_weight * kl / scale}
         return {}
 
-    def train_step(self, x, y, opts):
-        lr = plain_sgd_lr(opts["main"]) if self._stack else None
+    def train_step(self, x, y, step):
+        lr = plain_sgd_lr(step.optimizers["main"]) if self._stack and step.allows_fused \
+            else None
         if lr is None:
-            return super().train_step(x, y, opts)
+            return super().train_step(x, y, step)
         loss = fused_sgd_step(*self._stack, x, x, lr, self.cfg.output)
         return {"reconstruction": loss, "loss": loss}
 

@@ -23,18 +23,28 @@ class Model(nn.Module):
     """
 
     family: ClassVar[str] = "model"
+    # What every model of the class can do: "encode" (x -> codings), "reconstruct",
+    # "decode" (codings -> items), "generate" (samples from a prior), "posterior" (a VAE's
+    # q(z|x)), "discriminate" (a GAN's D). `capabilities()` adds what depends on the
+    # instance. Generic code asks `capabilities()`, never hasattr or the model's config.
+    CAPABILITIES: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, cfg, sample_shape: tuple[int, ...]):
         super().__init__()
         self.cfg = cfg
         self.sample_shape = tuple(int(s) for s in sample_shape)
 
+    def capabilities(self) -> frozenset[str]:
+        """CAPABILITIES plus "images" when one item is an image (C, H, W), not a table row."""
+        return self.CAPABILITIES | ({"images"} if len(self.sample_shape) == 3 else set())
+
     def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
         """One optimizer named "main" over all parameters (GANs override with two)."""
         return {"main": make_optimizer(self.parameters(), train_cfg)}
 
-    def train_step(self, x: Tensor, y: Tensor | None, opts: dict) -> dict[str, Tensor]:
-        """One optimisation step on batch `x`; returns detached losses (a "loss" key)."""
+    def train_step(self, x: Tensor, y: Tensor | None, step) -> dict[str, Tensor]:
+        """One optimisation step on batch `x` through `step` (a `training.step.Stepper`:
+        ``step.step(name, loss)``); returns detached losses (a "loss" key)."""
         raise NotImplementedError
 
     def eval_step(self, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
@@ -55,6 +65,7 @@ class Autoencoder(Model):
     OUTPUTS = ("sigmoid", "linear", "selu")
 
     family = "autoencoder"
+    CAPABILITIES = frozenset({"encode", "reconstruct", "decode"})
 
     def encode(self, x: Tensor) -> Tensor:
         """x: (B, *sample_shape) -> codings (B, coding_dim)."""
@@ -94,12 +105,9 @@ class Autoencoder(Model):
         terms["loss"] = sum(terms.values())
         return terms
 
-    def train_step(self, x, y, opts):
-        opt = opts["main"]
+    def train_step(self, x, y, step):
         terms = self.losses(x)
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        opt.step()
+        step.step("main", terms["loss"])
         return {k: v.detach() for k, v in terms.items()}
 
     def eval_step(self, x, y):

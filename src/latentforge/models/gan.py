@@ -181,7 +181,12 @@ class GAN(Model):
     """
 
     family = "gan"
+    CAPABILITIES = frozenset({"generate", "decode", "discriminate"})
     tanh_range = False
+
+    def capabilities(self) -> frozenset[str]:
+        """Model.capabilities, plus "conditional" when G and D take class labels."""
+        return super().capabilities() | ({"conditional"} if self.cfg.conditional else set())
 
     def __init__(self, cfg: GANOptions, sample_shape):
         super().__init__(cfg, sample_shape)
@@ -210,7 +215,7 @@ class GAN(Model):
         return {"discriminator": make_optimizer(self.discriminator.parameters(), d_cfg),
                 "generator": make_optimizer(self.generator.parameters(), g_cfg)}
 
-    def train_step(self, x: Tensor, y: Tensor | None, opts: dict) -> dict[str, Tensor]:
+    def train_step(self, x: Tensor, y: Tensor | None, step) -> dict[str, Tensor]:
         """x: (B, *sample_shape) in [0, 1], y: (B,) labels (conditional only). Phase 1 (D),
         then phase 2 (G; for WGAN-GP every n_critic-th step). Returns detached batch means:
         loss = d_loss + g_loss, d_loss, g_loss and d_real_acc, d_fake_acc (BCE) or
@@ -219,9 +224,9 @@ class GAN(Model):
         labels = self._checked_labels(y)
         real = self.to_model(x)
         fake, fake_labels, n_fresh = self._fakes_for_d(len(x), labels)
-        terms, d_fake = self._d_step(real, labels, fake, fake_labels, opts["discriminator"])
+        terms, d_fake = self._d_step(real, labels, fake, fake_labels, step)
         if self._g_step_due():
-            terms["g_loss"] = self._g_step(len(x), labels, opts["generator"])
+            terms["g_loss"] = self._g_step(len(x), labels, step)
         else:
             terms["g_loss"] = self._g_loss(d_fake[:n_fresh])
         terms["loss"] = terms["d_loss"] + terms["g_loss"]
@@ -319,7 +324,7 @@ class GAN(Model):
         fake_labels = None if labels is None else torch.cat([fresh_labels, old_labels])
         return torch.cat([fresh, self.to_model(old)]), fake_labels, n - n_old
 
-    def _d_step(self, real, labels, fake, fake_labels, opt):
+    def _d_step(self, real, labels, fake, fake_labels, step):
         """Phase 1: one optimizer step of D. Returns (loss terms, D's scores of the fakes)."""
         d_real, d_fake = self.score(real, labels), self.score(fake, fake_labels)
         terms = self._d_losses(d_real, d_fake)
@@ -327,19 +332,15 @@ class GAN(Model):
             gp = gradient_penalty(lambda xh: self.score(xh, labels), real, fake)
             terms["gradient_penalty"] = gp
             terms["d_loss"] = terms["d_loss"] + self.cfg.gp_weight * gp
-        opt.zero_grad(set_to_none=True)
-        terms["d_loss"].backward()
-        opt.step()
+        step.step("discriminator", terms["d_loss"])
         return terms, d_fake.detach()
 
-    def _g_step(self, n: int, labels: Tensor | None, opt) -> Tensor:
+    def _g_step(self, n: int, labels: Tensor | None, step) -> Tensor:
         """Phase 2: G through the frozen D (no gradient reaches D's weights)."""
         self.discriminator.requires_grad_(False)
         try:
             g_loss = self._g_loss(self.score(self._fake(n, labels), labels))
-            opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt.step()
+            step.step("generator", g_loss)
         finally:
             self.discriminator.requires_grad_(True)
         return g_loss

@@ -147,6 +147,7 @@ class VariationalAutoencoder(Autoencoder):
     """
 
     family = "vae"
+    CAPABILITIES = Autoencoder.CAPABILITIES | {"generate", "posterior"}
 
     def __init__(self, cfg: VAEConfig, sample_shape):
         super().__init__(cfg, sample_shape)

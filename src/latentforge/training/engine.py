@@ -19,6 +19,7 @@ from latentforge.errors import TrainingDiverged
 from latentforge.modes import evaluating
 from latentforge.training import checkpoint
 from latentforge.training.device import resolve_device
+from latentforge.training.step import Stepper
 
 log = logging.getLogger(__name__)
 METRICS = rundir.METRICS
@@ -53,6 +54,7 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
         self.optimizers = model.configure_optimizers(cfg.train)
+        self.stepper = Stepper(self.optimizers)
 
     def fit(self, resume: bool = False) -> FitResult:
         """Train until cfg.train.epochs. resume: continue from the run's newest checkpoint
@@ -107,7 +109,7 @@ class Trainer:
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
             y = data.y.index_select(0, idx) if data.y is not None else None
-            out = self.model.train_step(data.batch(idx), y, self.optimizers)
+            out = self.model.train_step(data.batch(idx), y, self.stepper)
             for k, v in out.items():
                 sums.setdefault(k, []).append(v)
             if (i + 1) % NAN_CHECK_EVERY == 0:

@@ -42,7 +42,7 @@ def _real_codings(run, n: int, split: str, seed: int) -> torch.Tensor:
 
 def _codings(run, n: int, split: str, seed: int) -> torch.Tensor:
     """n latent points: real images' codings when the model encodes, else prior draws."""
-    if hasattr(run.model, "encode"):
+    if "encode" in run.model.capabilities():
         return _real_codings(run, n, split, seed)
     return _prior_codings(run.model, n, seed)
 
@@ -50,7 +50,7 @@ def _codings(run, n: int, split: str, seed: int) -> torch.Tensor:
 def _sweep(run, codes: torch.Tensor, split: str, steps: int) -> torch.Tensor:
     """(D, steps) values per dimension: -3..3 for models with a prior, else each
     dimension's range over the first 2,000 items of the split."""
-    if hasattr(run.model, "generate"):
+    if "generate" in run.model.capabilities():
         return torch.linspace(-3, 3, steps).expand(codes.shape[-1], steps)
     data = run.split(split)
     ref = run.encode(data.batch(torch.arange(min(2000, len(data)))))
@@ -63,7 +63,7 @@ def interpolation_grid(run, method: str = "lerp", steps: int = 8, pairs: int = 4
                        split: str = "valid", seed: int = 0) -> tuple[torch.Tensor, int]:
     """Decoded images (N, *sample_shape) of the figure, and its number of columns."""
     model = run.model
-    if not hasattr(model, "decode"):
+    if "decode" not in model.capabilities():
         raise RunError(f"Model '{run.config.model_name}' has no decoder to interpolate with.")
     if method not in METHODS:
         raise ConfigError(f"Unknown method '{method}'. Available: {', '.join(METHODS)}")
@@ -72,7 +72,7 @@ def interpolation_grid(run, method: str = "lerp", steps: int = 8, pairs: int = 4
     model.eval()
     if method == "grid":
         rows, cols = BOOK_GRID
-        prior = hasattr(model, "generate")
+        prior = "generate" in model.capabilities()
         codes = (_prior_codings(model, rows * cols, seed) if prior
                  else _codings(run, rows * cols, split, seed))
         grid = grid_interpolation(codes.reshape(rows, cols, -1), BOOK_RESIZED)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentforge.evaluation.capabilities import is_hashing, is_image_shape, require
+from latentforge.evaluation.capabilities import can, require
 from latentforge.viz.figures import (image_grid, learning_curves, reconstruction_figure,
                                      save_figure)
 from latentforge.viz.sparsity import activation_histograms, sparsity_loss_figure
@@ -88,8 +88,7 @@ def write_figures(run) -> list[Path]:
     if run.history:
         written.append(save_figure(learning_curves(run.history),
                                    figures / "learning_curves.png"))
-    if hasattr(run.model, "reconstruct") and is_image_shape(run.model.sample_shape) \
-            and len(run.split("valid")):
+    if can(run.model, "reconstruct") and can(run.model, "images") and len(run.split("valid")):
         written.append(reconstruction_pngs(run))
     cfg = run.config.model
     if getattr(cfg, "sparsity", "none") != "none" and len(run.split("valid")):
@@ -98,6 +97,6 @@ def write_figures(run) -> list[Path]:
                                    figures / "activation_histograms.png"))
         written.append(save_figure(sparsity_loss_figure(cfg.sparsity_target),
                                    figures / "sparsity_losses.png"))
-    if is_hashing(cfg) and is_image_shape(run.model.sample_shape) and len(run.split("valid")):
+    if can(run.model, "hash") and can(run.model, "images") and len(run.split("valid")):
         written.append(hash_grid_png(run))
     return written
