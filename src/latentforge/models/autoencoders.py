@@ -27,7 +27,6 @@ from latentforge.models.base import Autoencoder
 from latentforge.models.checks import (check_activation, check_at_least, check_choice,
                                        check_corruption, check_fraction, check_sizes)
 from latentforge.models.fused import dense_stack, fused_sgd_step, plain_sgd_lr
-from latentforge.models.init import keras_init_
 from latentforge.models.layers import GaussianNoise, activation, corruption, mlp
 from latentforge.models.recipes import DENSE_RECIPES
 from latentforge.registry import register
@@ -162,7 +161,6 @@ class DenseAutoencoder(Autoencoder):
         sizes = [math.prod(self.sample_shape), *cfg.hidden]
         self.encoder = self._encoder(cfg, sizes)
         self.decoder = self._decoder(cfg, sizes)
-        keras_init_(self)
         plain = cfg.fused_sgd and cfg.sparsity == "none" and cfg.output != "selu"
         self._stack = dense_stack(self) if plain else None
 

@@ -3,6 +3,8 @@
 The engine never checks model types: it calls `configure_optimizers`, `train_step` and
 `eval_step`. Networks (encoder, decoder, ...) are plain `nn.Module`s; the model owns the
 losses. Images arrive as float tensors (B, C, H, W) in [0, 1]; tables as (B, D).
+Weights are initialised once, by `Model.init_weights()`, right after the outermost
+``__init__`` returns (Keras's Glorot-uniform kernels and zero biases by default).
 """
 from __future__ import annotations
 
@@ -13,10 +15,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentforge.evaluation import metrics
+from latentforge.models.init import keras_init_
 from latentforge.training.optim import make_optimizer
 
 
-class Model(nn.Module):
+class _InitAfterBuild(type):
+    """Metaclass of `Model`: ``Cls(cfg, shape)`` builds the model, then calls its
+    `init_weights()` once, so layers a subclass adds after ``super().__init__`` are covered."""
+
+    def __call__(cls, *args, **kwargs):
+        model = super().__call__(*args, **kwargs)
+        model.init_weights()
+        return model
+
+
+class Model(nn.Module, metaclass=_InitAfterBuild):
     """Base of every registered model.
 
     cfg: the model's config dataclass; sample_shape: shape of one input item, e.g. (1, 28, 28).
@@ -37,6 +50,12 @@ class Model(nn.Module):
     def capabilities(self) -> frozenset[str]:
         """CAPABILITIES plus "images" when one item is an image (C, H, W), not a table row."""
         return self.CAPABILITIES | ({"images"} if len(self.sample_shape) == 3 else set())
+
+    def init_weights(self) -> None:
+        """Called once when the model is built: Keras's init (Glorot-uniform kernels, zero
+        biases of every Linear/Conv layer; the book recipes' numbers depend on it). A model
+        or layer that needs another init (e.g. equalized learning rate) overrides this."""
+        keras_init_(self)
 
     def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
         """One optimizer named "main" over all parameters (GANs override with two)."""

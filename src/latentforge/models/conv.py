@@ -43,7 +43,6 @@ from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
 from latentforge.models.checks import (check_activation, check_choice, check_corruption,
                                        check_sizes, require)
-from latentforge.models.init import keras_init_
 from latentforge.models.layers import activation, corruption
 from latentforge.registry import register
 
@@ -133,8 +132,12 @@ class ConvAutoencoder(Autoencoder):
         self.code_shape = (cfg.filters[-1], *sizes[-1])
         self.encoder = self._encoder(cfg, channels)
         self.decoder = self._decoder(cfg, channels, sizes)
-        keras_init_(self)
-        if cfg.channels_last:
+
+    def init_weights(self) -> None:
+        """Keras init, then the channels-last memory format (after: the random fill of a
+        weight follows its memory layout, and the book numbers come from the default one)."""
+        super().init_weights()
+        if self.cfg.channels_last:
             self.to(memory_format=torch.channels_last)
 
     @staticmethod

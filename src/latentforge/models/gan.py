@@ -52,7 +52,6 @@ from latentforge.models.checks import (check_activation, check_at_least, check_c
 from latentforge.models.conv import KerasConvTranspose2d
 from latentforge.models.gan_parts import (Discriminator, ReplayBuffer, gradient_penalty,
                                           keras_same_padding)
-from latentforge.models.init import keras_init_
 from latentforge.modes import evaluating
 from latentforge.models.layers import mlp
 from latentforge.registry import register
@@ -194,7 +193,6 @@ class GAN(Model):
         n_labels = cfg.n_classes if cfg.conditional else 0
         self.generator = self.build_generator(n_labels)
         self.discriminator = self.build_discriminator(n_labels)
-        keras_init_(self)
         self.replay = (ReplayBuffer(cfg.replay_size, self.sample_shape)
                        if cfg.replay_fraction > 0 else None)
         if cfg.loss == "wgan-gp":

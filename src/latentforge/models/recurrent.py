@@ -143,6 +143,10 @@ class RecurrentAutoencoder(Autoencoder):
         self.encoder = SequenceEncoder(cfg, c * w)
         self.decoder = SequenceDecoder(cfg, self.sample_shape)
 
+    def init_weights(self) -> None:
+        """Nothing more: every LSTM and the dense layer are Keras-initialised as they are
+        built (`keras_lstm_init_`), in the random-draw order the stored numbers come from."""
+
     @property
     def coding_dim(self) -> int:
         return self.cfg.hidden[-1]

@@ -40,7 +40,6 @@ from latentforge.models.checks import (check_activation, check_at_least, check_c
                                        check_sizes, require)
 from latentforge.models.conv import (KerasConvTranspose2d, check_conv_options,
                                      check_conv_stages, stage_sizes)
-from latentforge.models.init import keras_init_
 from latentforge.models.layers import activation, mlp
 from latentforge.registry import register
 
@@ -160,7 +159,6 @@ class VariationalAutoencoder(Autoencoder):
         body, features, decoder = build(cfg, self.sample_shape)
         self.encoder = GaussianEncoder(body, features, cfg.latent_dim)
         self.decoder = decoder
-        keras_init_(self)
 
     @property
     def coding_dim(self) -> int:
