@@ -14,7 +14,7 @@ from conftest import assert_one_error_line, make_tiny_cfg, tiny_overrides
 from latentforge.api import build_model
 from latentforge.errors import ConfigError, DataError
 from latentforge.evaluation import anomaly
-from latentforge.evaluation.one_class import run_protocol, summary_rows
+from latentforge.evaluation.one_class import auroc_rows, run_protocol
 
 
 def test_contamination_threshold_flags_that_share():
@@ -195,7 +195,7 @@ def test_one_class_protocol_on_digits(tmp_path):
     assert set(table) == {"knn", "reconstruction", "pixel_knn"}
     assert all(len(table["knn"][c]) == 2 and len(table["pixel_knn"][c]) == 1 for c in (0, 1))
     assert np.mean(table["reconstruction"][0]) > 0.95 and table["pixel_knn"][0][0] > 0.95
-    rows = summary_rows(result)
+    rows = auroc_rows(result)
     assert [r[0] for r in rows] == ["0 0", "1 1", "mean"] and "+-" in rows[-1][1]
     json.dumps(result)  # the CLI writes it as results.json
     assert (tmp_path / "class1-seed1" / "model.safetensors").is_file()

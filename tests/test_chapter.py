@@ -8,7 +8,7 @@ import pytest
 
 from conftest import assert_one_error_line
 from latentforge.chapter import SECTIONS, run_chapter
-from latentforge.chapter.page import summary_rows
+from latentforge.chapter.page import book_rows
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_sections_measure_what_the_book_shows(smoke_chapter):
     assert any("interpolation_grid" in f for f in by_key["vae"].figures)
     assert (out / "stacked" / "report.html").is_file()  # every run gets its own report
     assert by_key["progan_stylegan"].note and not by_key["progan_stylegan"].rows
-    assert all(row[0] for row in summary_rows(results)[:1])
+    assert all(row[0] for row in book_rows(results)[:1])
 
 
 def test_gan_sections_have_rows_and_summary_lines_end_on_a_word(smoke_chapter):

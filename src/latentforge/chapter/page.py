@@ -19,7 +19,7 @@ PROFILE_NOTES = {
 }
 
 
-def summary_rows(results) -> list[list]:
+def book_rows(results) -> list[list]:
     """[section, metric, book, ours, seconds, what ran] rows (seconds and what ran on each
     section's first row)."""
     rows = []
@@ -56,7 +56,7 @@ def write_chapter_page(out: Path, results, profile: str, seconds: float) -> Path
               f"{datetime.now():%Y-%m-%d %H:%M}.</p>")
     total = sum(r.seconds for r in results)
     sections = [("Book vs ours", table_html(
-        summary_rows(results), ("section", "metric", "book", "ours", "seconds", "what ran"))
+        book_rows(results), ("section", "metric", "book", "ours", "seconds", "what ran"))
         + f"<p>Sum of section times: {total / 60:.1f} min.</p>")]
     sections += [(r.title, section_html(out, r)) for r in results]
     path = out / "chapter.html"

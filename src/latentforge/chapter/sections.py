@@ -120,13 +120,3 @@ SECTIONS: tuple[Section, ...] = (
             "normalization, style mixing) yet, so this section has nothing to run."),
 )
 
-
-def section_keys() -> list[str]:
-    return [s.key for s in SECTIONS]
-
-
-def get_section(key: str) -> Section:
-    for s in SECTIONS:
-        if s.key == key:
-            return s
-    raise KeyError(key)

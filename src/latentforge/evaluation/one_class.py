@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from latentforge.errors import DataError
-from latentforge.evaluation.anomaly import (anomaly_scores, auroc, check_family_score,
+from latentforge.evaluation.anomaly import (anomaly_scores, auroc, check_capable_score,
                                             knn_distance)
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def run_protocol(model: str, recipe: str = "fast", classes=None, seeds=(0,),
 
     base = build_config(model, recipe, overrides=overrides)
     for s in scores:
-        check_family_score(get_spec(model).model_cls.family, s)
+        check_capable_score(get_spec(model).model_cls.CAPABILITIES, s, model)
     full = load_data(base.data)
     if full.train.y is None or full.test is None:
         raise DataError(f"The one-class protocol needs labelled train and test splits; "
@@ -91,7 +91,7 @@ def run_protocol(model: str, recipe: str = "fast", classes=None, seeds=(0,),
             "classes": full.test.classes, "auroc": table, "seconds": seconds}
 
 
-def summary_rows(result: dict) -> list[list[str]]:
+def auroc_rows(result: dict) -> list[list[str]]:
     """Table rows: class, then "mean +- std" per score; last row the mean over classes
     (of the per-class means) +- the std over seeds of the class-averaged AUROC."""
     scores, table = result["scores"], result["auroc"]
@@ -122,5 +122,5 @@ def markdown_table(result: dict) -> str:
     lines = [f"One-class AUROC, {result['model']} ({result['recipe']}), seeds "
              f"{result['seeds']}, k={result['k']}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(result)]
+    lines += ["| " + " | ".join(row) + " |" for row in auroc_rows(result)]
     return "\n".join(lines)

@@ -1,21 +1,27 @@
 """Similarity search: the k nearest items of a database of codings (or of binary hashes,
 for hashing autoencoders) to query codings, and how often they share the query's class.
 
-Codings are (N, D) float tensors; "hamming" compares the codings rounded to bits (a
-hashing_ae's sigmoid codings, see `evaluation.hashing`), counting the differing bits.
+Codings are (N, D) float tensors; the distances (`DISTANCES`): "euclidean", "cosine",
+and "hamming", which compares the codings rounded to bits (a hashing_ae's sigmoid codings,
+see `evaluation.hashing`), counting the differing bits. torch is imported inside the
+functions, so the CLI reads `DISTANCES` without it.
 """
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from latentforge.errors import DataError
 
-METRICS = ("euclidean", "cosine", "hamming")
+if TYPE_CHECKING:
+    from torch import Tensor
+
+DISTANCES = ("euclidean", "cosine", "hamming")
 
 
 def _distances(queries: Tensor, db: Tensor, metric: str) -> Tensor:
     """(M, N) distances of queries (M, D) to db (N, D)."""
+    import torch
+
     if metric == "cosine":
         q = torch.nn.functional.normalize(queries, dim=1)
         return 1 - q @ torch.nn.functional.normalize(db, dim=1).T
@@ -28,8 +34,10 @@ def nearest(queries: Tensor, db: Tensor, k: int = 10, metric: str = "euclidean",
             batch_size: int = 1024) -> tuple[Tensor, Tensor]:
     """Indices (M, k) int64 into db and distances (M, k), nearest first (ties: lower index
     first for hamming, whose distances are integers)."""
-    if metric not in METRICS:
-        raise DataError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
+    import torch
+
+    if metric not in DISTANCES:
+        raise DataError(f"Unknown metric '{metric}'. Available: {', '.join(DISTANCES)}")
     queries, db = queries.float(), db.float()
     if queries.dim() != 2 or db.dim() != 2 or queries.shape[1] != db.shape[1]:
         raise DataError(f"queries and database must be (M, D) and (N, D) codings, got "
@@ -54,6 +62,8 @@ def same_class_share(neighbour_labels: Tensor, query_labels: Tensor) -> float:
 
 def split_codings(run, split: str) -> Tensor:
     """Codings (N, D) of every item of one of `run`'s splits: the search database."""
+    import torch
+
     data = run.split(split)
     return run.encode(data.batch(torch.arange(len(data))))
 

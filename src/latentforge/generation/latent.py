@@ -1,10 +1,13 @@
 """Latent-space operations: interpolation paths, the book's grid-resize semantic
-interpolation, per-dimension traversals, and thin helpers that decode them with a model.
+interpolation, per-dimension traversals, and the helpers that decode them with a model.
 
-The pure functions take and return codings tensors; the helpers need a model with
-``encode(x) -> (B, D)`` (a VAE's posterior mean) and ``decode(z) -> (B, *sample_shape)``.
-Helpers run without gradients and leave the model's train/eval mode alone (call
-``model.eval()`` first). Figures are drawn elsewhere: everything here returns tensors.
+The pure functions take and return codings tensors. `decode_path`, `decode_grid` and
+`decode_traversals` need a model with ``decode(z) -> (B, *sample_shape)``; the image
+helpers (`interpolate_images`, `semantic_interpolation`, `traversal_images`) also
+``encode(x) -> (B, D)`` (a VAE's posterior mean). Helpers run without gradients and leave
+the model's train/eval mode alone (call ``model.eval()`` first). Figures are drawn
+elsewhere (viz/interpolation.py); where a run's latent points come from is
+generation/paths.py. Everything here returns tensors.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-METHODS = ("lerp", "slerp")
+PATH_METHODS = ("lerp", "slerp")
 PARALLEL_EPS = 1e-6  # sin(angle) below this: a and b (anti)parallel, slerp falls back to lerp
 
 
@@ -60,8 +63,8 @@ def _angle(a: Tensor, b: Tensor) -> Tensor:
 
 def interpolate(a: Tensor, b: Tensor, steps: int, method: str = "lerp") -> Tensor:
     """`steps` codings from a to b, both included: (..., D) -> (steps, ..., D)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
+    if method not in PATH_METHODS:
+        raise ValueError(f"method must be one of {', '.join(PATH_METHODS)}, got '{method}'")
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
     t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device)
@@ -99,43 +102,71 @@ def traversal(z: Tensor, dim: int, values: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------- helpers with a model
 
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 def _encode_one(model, x: Tensor) -> Tensor:
     """One image (*sample_shape) or a batch (B, *sample_shape) -> codings (B, D)."""
     single = x.dim() == len(model.sample_shape)
-    device = next(model.parameters()).device
-    return model.encode((x.unsqueeze(0) if single else x).to(device))
+    return model.encode((x.unsqueeze(0) if single else x).to(_device(model)))
 
 
 @torch.no_grad()
-def interpolate_images(model, x_a: Tensor, x_b: Tensor, steps: int = 8,
-                       method: str = "lerp") -> Tensor:
-    """Decoded path between the codings of two images: x_a, x_b (*sample_shape) ->
-    (steps, *sample_shape), or batches (B, *sample_shape) -> (steps, B, *sample_shape)."""
-    single = x_a.dim() == len(model.sample_shape)
-    path = interpolate(_encode_one(model, x_a), _encode_one(model, x_b), steps, method)
+def decode_path(model, z_a: Tensor, z_b: Tensor, steps: int = 8,
+                method: str = "lerp") -> Tensor:
+    """Decoded `interpolate` path between codings z_a, z_b (B, D) ->
+    (steps, B, *sample_shape)."""
+    path = interpolate(z_a.to(_device(model)), z_b.to(_device(model)), steps, method)
     images = model.decode(path.reshape(-1, path.shape[-1]))
-    images = images.reshape(steps, -1, *images.shape[1:])
-    return images[:, 0] if single else images
+    return images.reshape(steps, -1, *images.shape[1:])
 
 
 @torch.no_grad()
-def semantic_interpolation(model, codings_grid: Tensor, out_shape: tuple[int, int],
-                           align_corners: bool = False) -> Tensor:
+def decode_grid(model, codings_grid: Tensor, out_shape: tuple[int, int],
+                align_corners: bool = False) -> Tensor:
     """Decode `grid_interpolation` of a (R, C, D) codings grid -> (R', C', *sample_shape)
     (book: 12 random codings as 3x4, resized to 5x7, decoded)."""
-    device = next(model.parameters()).device
-    grid = grid_interpolation(codings_grid.to(device), out_shape, align_corners)
+    grid = grid_interpolation(codings_grid.to(_device(model)), out_shape, align_corners)
     images = model.decode(grid.reshape(-1, grid.shape[-1]))
     return images.reshape(*grid.shape[:2], *images.shape[1:])
 
 
 @torch.no_grad()
+def decode_traversals(model, z: Tensor, values: Tensor, dims=None) -> Tensor:
+    """Per-dimension traversals around one coding z (D,): for each of `dims` (default
+    all), z[dim] takes each of `values` ((V,) for every dimension, or (D, V) per
+    dimension) -> (len(dims), V, *sample_shape)."""
+    z = z.to(_device(model))
+    dims = range(z.shape[-1]) if dims is None else dims
+    values = torch.as_tensor(values)
+    rows = [traversal(z, d, values[d] if values.dim() == 2 else values) for d in dims]
+    codes = torch.stack(rows)  # (n_dims, V, D)
+    images = model.decode(codes.reshape(-1, z.shape[-1]))
+    return images.reshape(*codes.shape[:2], *images.shape[1:])
+
+
+def interpolate_images(model, x_a: Tensor, x_b: Tensor, steps: int = 8,
+                       method: str = "lerp") -> Tensor:
+    """Decoded path between the codings of two images: x_a, x_b (*sample_shape) ->
+    (steps, *sample_shape), or batches (B, *sample_shape) -> (steps, B, *sample_shape)."""
+    single = x_a.dim() == len(model.sample_shape)
+    with torch.no_grad():
+        images = decode_path(model, _encode_one(model, x_a), _encode_one(model, x_b), steps,
+                             method)
+    return images[:, 0] if single else images
+
+
+def semantic_interpolation(model, codings_grid: Tensor, out_shape: tuple[int, int],
+                           align_corners: bool = False) -> Tensor:
+    """`decode_grid` (the book's name for it)."""
+    return decode_grid(model, codings_grid, out_shape, align_corners)
+
+
 def traversal_images(model, x: Tensor, values: Tensor, dims=None) -> Tensor:
     """Per-dimension traversals around the coding of one image x (*sample_shape): for each
     of `dims` (default all), z[dim] takes each of `values` (V,) (absolute; prior units for
     a VAE, e.g. torch.linspace(-3, 3, 7)) -> (len(dims), V, *sample_shape)."""
-    z = _encode_one(model, x)[0]
-    dims = range(z.shape[-1]) if dims is None else dims
-    codes = torch.stack([traversal(z, d, values) for d in dims])  # (n_dims, V, D)
-    images = model.decode(codes.reshape(-1, z.shape[-1]))
-    return images.reshape(*codes.shape[:2], *images.shape[1:])
+    with torch.no_grad():
+        z = _encode_one(model, x)[0]
+    return decode_traversals(model, z, values, dims)

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-
-import numpy as np
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from latentforge.errors import ConfigError, DataError
 
-METHODS = ("tsne", "pca", "umap")
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+# numpy and matplotlib are imported inside the functions: the CLI reads MAP_METHODS
+# without them.
+MAP_METHODS = ("tsne", "pca", "umap")
 # The book keeps a thumbnail only if its squared distance to every other one is > 0.02,
 # on points scaled to [0, 1] (by the overall min and max).
 BOOK_MIN_DISTANCE = math.sqrt(0.02)
@@ -28,9 +32,12 @@ def embed_2d(codes, method: str = "tsne", seed: int = 0) -> np.ndarray:
     method: "tsne" (scikit-learn TSNE, PCA init, perplexity min(30, (N-1)/3)), "pca", or
         "umap" (needs the umap-learn package). seed: the embedding's random_state.
     """
+    import numpy as np
+
     codes = np.asarray(codes, dtype=np.float64)
-    if method not in METHODS:
-        raise ConfigError(f"Unknown map method '{method}'. Available: {', '.join(METHODS)}")
+    if method not in MAP_METHODS:
+        raise ConfigError(f"Unknown map method '{method}'. Available: "
+                          f"{', '.join(MAP_METHODS)}")
     if codes.ndim != 2 or codes.shape[1] < 2:
         raise DataError(f"A 2-D map needs codings of shape (N, D) with D >= 2, got "
                         f"{codes.shape}")
@@ -79,6 +86,8 @@ def _thumbnail(img: np.ndarray) -> np.ndarray:
 def spaced_indices(points: np.ndarray, min_distance: float) -> list[int]:
     """Greedy, in index order: the indices of points at least `min_distance` from every
     point picked before (the book's thumbnail placement)."""
+    import numpy as np
+
     picked: list[int] = []
     placed = np.empty((0, 2))
     threshold = min_distance ** 2
@@ -96,7 +105,9 @@ def latent_map_figure(points, labels=None, images=None, class_names=None,
     of `images` ((N, C, H, W) or (N, H, W) in [0, 1], optional) framed in their class colour
     at points at least `min_distance` apart (points scaled to [0, 1] first, as the book).
     class_names: names of label values 0..K-1, shown in a legend."""
+    import numpy as np
     from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     points = np.asarray(points, dtype=np.float64)
@@ -151,8 +162,9 @@ def latent_map_png(run, method: str = "tsne", split: str = "valid", n: int | Non
     from latentforge.evaluation.progress import phases
     from latentforge.viz.figures import save_figure
 
-    if method not in METHODS:
-        raise ConfigError(f"Unknown map method '{method}'. Available: {', '.join(METHODS)}")
+    if method not in MAP_METHODS:
+        raise ConfigError(f"Unknown map method '{method}'. Available: "
+                          f"{', '.join(MAP_METHODS)}")
     if n is not None and n < 4:
         raise DataError(f"--n must be at least 4, got {n}")
     require(run, "encode", "map")

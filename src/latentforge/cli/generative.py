@@ -1,0 +1,81 @@
+"""`latentforge generate` and `interpolate`: generative use of a run over
+`latentforge.tasks.generate`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from latentforge.cli.common import SPLITS, out_path
+from latentforge.generation.paths import INTERPOLATIONS
+
+
+def add_generate(add) -> None:
+    p = add("generate", help="sample new images from a generative run (vae, gan, dcgan)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--n", type=int, default=64, help="number of images (64)")
+    p.add_argument("--label", type=int, help="class of every sample (conditional GANs)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/generated.png)")
+    p.add_argument("--npy", help="also write the images (N, C, H, W) in [0, 1] to this .npy")
+
+
+def cmd_generate(args) -> int:
+    from latentforge import api
+    from latentforge.errors import LatentforgeError
+    from latentforge.evaluation.capabilities import can
+    from latentforge.tasks import generate, samples_png, save_npy
+    from latentforge.tasks.generate import MAX_GRID
+
+    _check_generate_args(args)
+    run = api.load_run(args.run)
+    figure = can(run.model, "images")
+    if not figure and (args.out or not args.npy) and can(run.model, "generate"):
+        raise LatentforgeError(f"'{args.run}' was trained on table rows of shape "
+                               f"{tuple(run.model.sample_shape)}, not images: generate them "
+                               "with --npy FILE.npy (and no --out figure).")
+    images = generate(run, args.n, args.seed, args.label)
+    if figure:
+        out = out_path(args.out) or Path(args.run) / "figures" / "generated.png"
+        print(f"wrote {samples_png(run, images, out)}"
+              + (f" (the first {MAX_GRID} of {args.n} samples; --npy keeps them all)"
+                 if args.n > MAX_GRID else ""))
+    if args.npy:
+        save_npy(args.npy, images)
+        print(f"wrote {args.npy}: {images.shape[0]} samples of shape {images.shape[1:]}")
+    return 0
+
+
+def _check_generate_args(args) -> None:
+    from latentforge.errors import LatentforgeError
+
+    if args.n < 1:
+        raise LatentforgeError(f"--n must be at least 1, got {args.n}")
+    for path, suffix in ((args.out, ".png"), (args.npy, ".npy")):
+        if path and Path(path).suffix.lower() != suffix:
+            raise LatentforgeError(f"'{path}' must end in {suffix}")
+
+
+def add_interpolate(add) -> None:
+    p = add("interpolate", help="decoded paths between latent points: lerp/slerp between "
+            "real images (or prior samples), the book's grid resize, per-dimension sweeps")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--method", default="lerp", choices=INTERPOLATIONS)
+    p.add_argument("--steps", type=int, default=8, help="images per path (8)")
+    p.add_argument("--pairs", type=int, default=4, help="paths, one per row (4)")
+    p.add_argument("--split", default="valid", choices=SPLITS,
+                   help="where the real end points come from (valid)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="PNG path (default RUN/figures/interpolation_METHOD.png)")
+
+
+def cmd_interpolate(args) -> int:
+    from latentforge import api
+    from latentforge.tasks import interpolation_figure
+
+    run = api.load_run(args.run)
+    path = interpolation_figure(run, args.method, args.steps, args.pairs, args.split,
+                                args.seed, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "interpolate": cmd_interpolate}

@@ -1,0 +1,106 @@
+"""`latentforge models`, `config` and `train`: the registry, resolved configs, and
+training (or resuming) a run with its standard figures and report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from latentforge.cli.common import add_config_args, print_metrics
+from latentforge.errors import LatentforgeError
+
+
+def add_models(add) -> None:
+    add("models", help="list registered models and their recipes")
+
+
+def cmd_models(args) -> int:
+    from latentforge.registry import get_spec, names
+
+    for name in names():
+        spec = get_spec(name)
+        print(f"{name:14s} {spec.summary}  [recipes: {', '.join(spec.recipes)}]")
+    return 0
+
+
+def add_config(add) -> None:
+    p = add("config", help="print the resolved config of a model and recipe")
+    add_config_args(p)
+
+
+def cmd_config(args) -> int:
+    from latentforge.config import build_config, describe
+
+    print(describe(build_config(args.model, args.recipe, args.config, args.overrides)))
+    return 0
+
+
+def add_train(add) -> None:
+    p = add("train", help="train a model into a run directory")
+    add_config_args(p)
+    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    p.add_argument("--data", help="shortcut for --set data.source=SRC (fashion-mnist, mnist, "
+                   "digits, synthetic3d, or a folder / .npy / .npz / .csv path)")
+    p.add_argument("--device", help="auto | cpu | cuda | mps (shortcut for train.device)")
+    p.add_argument("--name", help="run name (default: MODEL-RECIPE)")
+    p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default: runs)")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last "
+                   "checkpoint (its saved config plus any --set/--epochs)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true", help="also log the epoch metrics "
+                   "to RUN/tensorboard (needs: pip install 'latentforge[tensorboard]')")
+
+
+def _train_overrides(args) -> list[str]:
+    """--set values plus the shortcut flags, as overrides."""
+    overrides = list(args.overrides)
+    for flag, key in ((args.epochs, "train.epochs"), (args.data, "data.source"),
+                      (args.device, "train.device")):
+        if flag is not None:
+            overrides.append(f"{key}={json.dumps(flag)}")
+    if args.no_progress:
+        overrides.append("train.progress=false")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
+    return overrides
+
+
+def cmd_train(args) -> int:
+    from latentforge import api, rundir
+    from latentforge.viz.run_figures import write_figures
+
+    overrides = _train_overrides(args)
+    name = f"{args.model}-{args.recipe}" if args.name is None else args.name
+    run_dir = Path(args.runs_dir) / rundir.check_name(name)
+    if args.resume:
+        if args.config:
+            raise LatentforgeError("--config cannot be combined with --resume; change values "
+                                   "of a resumed run with --set section.key=value.")
+        cfg = api.read_config(run_dir)
+        if cfg.model_name != args.model:
+            raise LatentforgeError(f"'{run_dir}' is a {cfg.model_name} run, not {args.model}.")
+        done = rundir.checkpoint_epoch(run_dir)
+        run = api.train(args.model, overrides=overrides, run_dir=run_dir, resume=True)
+        if done >= run.config.train.epochs:
+            print(f"{run_dir} is already complete ({done} of {run.config.train.epochs} "
+                  "epochs); nothing to train. Train longer with --epochs N.")
+            return 0
+    else:
+        from latentforge.config import build_config
+
+        cfg = build_config(args.model, args.recipe, args.config, overrides)
+        run = api.train(cfg, run_dir=run_dir, overwrite=args.overwrite)
+    write_figures(run)
+    print_metrics(run.history[-1] if run.history else {})
+    print(f"run saved in {run_dir} ({_count(run_dir / 'figures', '*.png', 'figure')} in "
+          f"{run_dir / 'figures'}; report {run.report().name})")
+    return 0
+
+
+def _count(folder: Path, pattern: str, noun: str) -> str:
+    """"N noun(s)": the files matching `pattern` under `folder`, subfolders included."""
+    n = sum(1 for _ in folder.rglob(pattern)) if folder.is_dir() else 0
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+COMMANDS = {"models": cmd_models, "config": cmd_config, "train": cmd_train}

@@ -1,0 +1,87 @@
+"""Similarity search in a run's codings (or binary hashes): the nearest items of a
+database split to a query image file or to an item of a split, the figure of the query
+and its neighbours, and the retrieval precision (share of same-class neighbours)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from latentforge.errors import ConfigError, DataError
+
+
+@dataclass
+class SearchResult:
+    """query (*sample_shape) float tensor and its description; indices (k,) into the
+    database split `db` and their distances, nearest first; classes: the neighbours' class
+    names ("-" without labels); db_size; images: query then neighbours (k+1, ...) numpy;
+    precision: `retrieval_precision`'s dict when asked for."""
+
+    query_name: str
+    db: str
+    distance: str
+    db_size: int
+    indices: list[int]
+    distances: list[float]
+    classes: list[str]
+    images: object = None
+    precision: dict | None = field(default=None)
+
+
+def class_name(data, i: int) -> str:
+    """Item i's class name (or number; "-" without labels)."""
+    if data.y is None:
+        return "-"
+    return str(data.classes[data.y[i]] if data.classes else int(data.y[i]))
+
+
+def query_item(run, query: str | Path | None = None, index: int = 0, split: str = "test"):
+    """(query (*sample_shape) float in [0, 1], its description): the image file `query`,
+    else item `index` of `split`."""
+    import torch
+
+    from latentforge.tasks.items import read_query_image
+
+    if query:
+        return read_query_image(run, query), str(query)
+    data = run.split(split)
+    if not 0 <= index < len(data):
+        raise DataError(f"--index must be in [0, {len(data) - 1}], got {index}")
+    return data.batch(torch.tensor([index]))[0], f"{split} item {index}"
+
+
+def search(run, query: str | Path | None = None, index: int = 0, split: str = "test",
+           db: str = "train", k: int = 10, distance: str = "euclidean",
+           precision: int | None = None) -> SearchResult:
+    """The `k` nearest `db` items to the query (`query_item`) by `distance`
+    (`evaluation.search.DISTANCES`; "hamming" compares binary hashes); with `precision`
+    N, also the same-class share over N seeded `split` queries."""
+    import torch
+
+    from latentforge.evaluation.capabilities import require
+    from latentforge.evaluation.search import nearest, retrieval_precision, split_codings
+
+    require(run, "hash" if distance == "hamming" else "encode", f"search --metric {distance}")
+    x, name = query_item(run, query, index, split)
+    data = run.split(db)
+    db_codes = split_codings(run, db)
+    idx, dist = nearest(run.encode(x[None]), db_codes, k, distance)
+    idx = idx[0]
+    result = SearchResult(name, db, distance, len(data), idx.tolist(), dist[0].tolist(),
+                          [class_name(data, i) for i in idx.tolist()],
+                          torch.cat([x[None], data.batch(idx)]).numpy())
+    if precision:
+        result.precision = retrieval_precision(run, k, precision, split, db, distance,
+                                               db=db_codes)
+    return result
+
+
+def search_figure(result: SearchResult, path: str | Path) -> Path:
+    """The query and its neighbours in one row, titled by class (image runs)."""
+    from latentforge.viz.figures import image_grid, save_figure
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--out must end in .png, got '{path}'")
+    titles = ["query", *result.classes]
+    return save_figure(image_grid(result.images, n_cols=len(result.images), titles=titles),
+                       path)
