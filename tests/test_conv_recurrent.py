@@ -23,7 +23,7 @@ from latentforge.api import build_model
 from latentforge.config import build_config
 from latentforge.data import load_data
 from latentforge.errors import ConfigError
-from latentforge.models.conv import KerasConvTranspose2d
+from latentforge.models.conv_blocks import KerasConvTranspose2d
 from latentforge.models.recurrent import to_sequence
 from latentforge.training.engine import evaluate_model
 from latentforge.training.step import Stepper

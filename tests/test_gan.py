@@ -1,5 +1,6 @@
 """The GAN family: `gan`, `dcgan`, their options (conditional, experience replay, minibatch
-discrimination, WGAN-GP) and the parts in `models/gan_parts.py`, on tiny digits runs.
+discrimination, WGAN-GP) and the parts in `models/gan_parts.py`, on tiny digits runs (the
+loss strategies of `models/gan_losses.py`: tests/test_gan_losses.py).
 
 The registry-wide contract (train, resume, checkpoints, divergence) is tests/test_conformance.py.
 """
@@ -16,10 +17,10 @@ from latentforge.api import build_model
 from latentforge.data import load_data
 from latentforge.data.dataset import Splits, TensorData
 from latentforge.errors import ConfigError, DataError, TrainingDiverged
-from latentforge.models.gan import DCGAN, DCGANConfig, DenseGAN, GANConfig
-from latentforge.models.gan_parts import (MinibatchDiscrimination, ReplayBuffer,
-                                          gradient_penalty, keras_same_padding,
-                                          random_interpolates)
+from latentforge.models.conv_blocks import keras_same_padding
+from latentforge.models.gan import DCGAN, DCGANConfig, DenseGAN, DenseGANConfig
+from latentforge.models.gan_losses import gradient_penalty, random_interpolates
+from latentforge.models.gan_parts import MinibatchDiscrimination, ReplayBuffer
 from latentforge.training.step import Stepper
 
 
@@ -49,7 +50,7 @@ def test_book_architectures_have_the_keras_parameter_counts():
     def count(module):
         return sum(p.numel() for p in module.parameters())
 
-    gan = DenseGAN(GANConfig(), (1, 28, 28))
+    gan = DenseGAN(DenseGANConfig(), (1, 28, 28))
     assert (count(gan.generator), count(gan.discriminator)) == (136_634, 132_951)
     dcgan = DCGAN(DCGANConfig(), (1, 28, 28))
     bn_stats = sum(b.numel() for n, b in dcgan.generator.named_buffers() if "running" in n)
@@ -90,7 +91,7 @@ def test_dcgan_rescales_images_to_minus_one_one():
 
 
 def test_dcgan_needs_sizes_divisible_by_four():
-    cfg = DCGANConfig(codings=4, g_channels=(4, 2), d_channels=(2, 2))
+    cfg = DCGANConfig(latent_dim=4, g_channels=(4, 2), d_channels=(2, 2))
     assert DCGAN(cfg, (3, 12, 20)).generate(2).shape == (2, 3, 12, 20)
     with pytest.raises(ConfigError, match="divisible by 4.*10x12"):
         DCGAN(cfg, (1, 10, 12))
@@ -101,15 +102,17 @@ def test_dcgan_needs_sizes_divisible_by_four():
 
 
 @pytest.mark.parametrize("change,match", [
-    ({"loss": "hinge"}, "model.loss"),
+    ({"loss": "lsgan"}, "model.loss"),
     ({"replay_fraction": 1.0}, "replay_fraction"),
     ({"loss": "wgan-gp", "minibatch_kernels": 4}, "minibatch"),
+    ({"loss": "logistic", "minibatch_kernels": 4}, "model.r1_gamma=0"),
+    ({"r1_gamma": -1.0}, "r1_gamma"),
     ({"d_lr": 0.0}, "d_lr"),
     ({"minibatch_group": 1}, "minibatch_group"),
 ])
 def test_bad_options_raise_config_error(change, match):
     with pytest.raises(ConfigError, match=match):
-        DenseGAN(GANConfig(**change), (1, 8, 8))
+        DenseGAN(DenseGANConfig(**change), (1, 8, 8))
 
 
 # ---------------------------------------------------------------- the two-phase step
@@ -157,13 +160,13 @@ def test_d_loss_is_the_mean_bce_over_fakes_and_reals():
     model, _, x, _ = _built("gan", "model.replay_fraction=0.0")
     d_real = torch.tensor([2.0, -1.0, 0.5])
     d_fake = torch.tensor([-3.0, 0.2, 1.0])
-    terms = model._d_losses(d_real, d_fake)
+    terms = model.adversarial_loss.d_loss(d_real, d_fake)
     p_real, p_fake = torch.sigmoid(d_real), torch.sigmoid(d_fake)
     expected = -(torch.log(p_real).sum() + torch.log(1 - p_fake).sum()) / 6
     assert torch.allclose(terms["d_loss"], expected)
     assert float(terms["d_real_acc"]) == pytest.approx(2 / 3)
     assert float(terms["d_fake_acc"]) == pytest.approx(1 / 3)
-    assert torch.allclose(model._g_loss(d_fake), -torch.log(p_fake).mean())
+    assert torch.allclose(model.adversarial_loss.g_loss(d_fake), -torch.log(p_fake).mean())
 
 
 def test_eval_step_is_reproducible_and_leaves_the_global_rng_alone():

@@ -49,7 +49,8 @@ def test_every_model_builds_on_meta_with_the_real_sizes(name):
 
 
 @pytest.mark.parametrize("override", ["model.minibatch_kernels=4", "model.replay_fraction=0.5",
-                                      "model.conditional=true", 'model.loss="wgan-gp"'])
+                                      "model.conditional=true", 'model.loss="wgan-gp"',
+                                      'model.loss="hinge"', 'model.loss="logistic"'])
 def test_gan_options_build_on_meta(override):
     for name in ("gan", "dcgan"):
         cfg = build_config(name, "book", overrides=[override])
@@ -71,7 +72,7 @@ def test_absurd_hidden_size_is_refused_fast_without_allocating():
 
 @pytest.mark.parametrize("name,override", [
     ("vae", "model.latent_dim=1e9"), ("conv_ae", "model.filters=[100000, 100000]"),
-    ("recurrent_ae", "model.hidden=[100000, 30]"), ("gan", "model.codings=1e12"),
+    ("recurrent_ae", "model.hidden=[100000, 30]"), ("gan", "model.latent_dim=1e12"),
     ("dcgan", "model.g_channels=[1000000, 64]"), ("tied_ae", "model.hidden=[1e11, 30]"),
     ("stacked_ae", "model.hidden=[100, 1e22]"),  # beyond torch's 64-bit element counts
 ])
@@ -127,7 +128,10 @@ BAD_MODEL_VALUES = [
     ("vae", "model.eval_seed=-1", "model.eval_seed"),
     ("conv_vae", "model.filters=[16, 0]", "model.filters"),
     ("gan", "model.g_hidden=[0]", "model.g_hidden"),
-    ("gan", "model.codings=0", "model.codings"),
+    ("gan", "model.latent_dim=0", "model.latent_dim"),
+    ("gan", "model.codings=0", "model.latent_dim"),  # the old key, read as latent_dim
+    ("gan", 'model.loss="lsgan"', "model.loss"),
+    ("gan", "model.r1_gamma=-1", "model.r1_gamma"),
     ("gan", "model.d_lr=Infinity", "model.d_lr"),
     ("dcgan", "model.g_channels=[]", "model.g_channels"),
     ("dcgan", "model.bn_eps=0", "model.bn_eps"),

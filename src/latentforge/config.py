@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import sys
 import types
@@ -123,6 +124,13 @@ class RunConfig:
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
 
+# Old config keys that still load (a run's config.json, a --config file, --set): (section,
+# old key) -> the current key. Each use logs one line; configs are saved with the new key.
+KEY_ALIASES = {("model", "codings"): "latent_dim"}  # the GANs' latent size, once "codings"
+
+_log = logging.getLogger(__name__)
+
+
 def build_config(model_name: str, recipe: str = "book", file: str | Path | None = None,
                  overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Resolve a run config: dataclass defaults, then the recipe, the file, the overrides;
@@ -215,11 +223,23 @@ def set_value(cfg: RunConfig, dotted: str, value: Any, origin: str) -> None:
                           f"{', '.join(SECTIONS)}")
     target = getattr(cfg, section)
     types_ = {f.name: f.type for f in fields(target)}
+    name = current_key(section, name, types_, origin)
     if name not in types_:
         raise ConfigError(f"{origin}: unknown key '{dotted}'. Keys of '{section}': "
                           f"{', '.join(types_)}")
     hint = typing.get_type_hints(type(target))[name]
     setattr(target, name, coerce(value, hint, f"{origin}: {dotted}"))
+
+
+def current_key(section: str, name: str, keys, origin: str) -> str:
+    """`name`, or the key `KEY_ALIASES` renamed it to when `keys` (the section's fields)
+    have the new key and not the old one; logs the rename."""
+    new = KEY_ALIASES.get((section, name))
+    if name in keys or new not in keys:
+        return name
+    _log.info("%s: %s.%s is the old name of %s.%s; read as %s.%s", origin, section, name,
+              section, new, section, new)
+    return new
 
 
 def coerce(value: Any, hint: Any, where: str) -> Any:

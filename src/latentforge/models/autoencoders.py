@@ -72,6 +72,11 @@ class DenseAEConfig:
     kl_batch_scaling: bool = True
     fused_sgd: bool = True
 
+    @property
+    def latent_dim(self) -> int:
+        """The coding size, hidden[-1] (read-only: set model.hidden)."""
+        return self.hidden[-1]
+
     def validate(self) -> None:
         """ConfigError for values no dense autoencoder can use."""
         check_sizes("hidden", self.hidden)
@@ -190,7 +195,7 @@ class DenseAutoencoder(Autoencoder):
 
     @property
     def coding_dim(self) -> int:
-        return self.cfg.hidden[-1]
+        return self.cfg.latent_dim
 
     def regularization(self, codings: Tensor) -> dict[str, Tensor]:
         """Sparsity penalty on the codings (B, coding_dim) (book: "Sparse Autoencoders")."""

@@ -16,14 +16,11 @@ the adjoint of the stride-2 convolution size -> n padded by TF's "SAME" rule (to
 is Keras "valid" for k = 3 only (Keras "valid" gives 2n + k - 2, e.g. 2n + 3 for k = 5,
 which this crops by 1 on each side).
 
-Keras "same" padding of a stride-2 transposed convolution is asymmetric: TensorFlow pads
-the forward convolution it transposes by (k - 2) // 2 before and the rest after, so the
-transposed output is the full (n - 1) * 2 + k map cropped by (k - 2) // 2 at the top/left
-(0 for k = 3) and the rest at the bottom/right. torch's ConvTranspose2d(padding=1,
-output_padding=1) gives the same size but crops one row at the top instead: a one-pixel
-shift of the output grid. `KerasConvTranspose2d` crops the Keras way.
+The stages are `models.conv_blocks`' (`pool_stages`, `upsample_stages`, shared with
+conv_vae and DCGAN); its `KerasConvTranspose2d` crops the Keras "same" way (a torch
+ConvTranspose2d with padding=1, output_padding=1 would shift the output grid by a pixel).
 
-Init (Keras): Glorot-uniform kernels, zero biases (`keras_init_`). Keras's Conv2DTranspose
+Init (Keras, `Model.init_weights`): Glorot-uniform kernels, zero biases. Keras's Conv2DTranspose
 kernel is (k, k, out, in), so Keras takes fan_in = k*k*out, fan_out = k*k*in; torch's
 ConvTranspose2d weight is (in, out, k, k) and `xavier_uniform_` takes fan_in = size(1)*k*k
 = k*k*out, fan_out = k*k*in: the same fans, hence the same limit sqrt(6 / (fan_in + fan_out))
@@ -39,11 +36,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from latentforge.errors import ConfigError
 from latentforge.models.base import Autoencoder
-from latentforge.models.checks import (check_activation, check_choice, check_corruption,
-                                       check_sizes, require)
-from latentforge.models.layers import activation, corruption
+from latentforge.models.checks import check_activation, check_choice, check_corruption
+from latentforge.models.conv_blocks import (check_conv_options, check_conv_stages,
+                                            pool_stages, stage_sizes, upsample_stages)
+from latentforge.models.layers import corruption
 from latentforge.registry import register
 
 
@@ -82,39 +79,6 @@ class ConvAEConfig:
         check_corruption(self.corruption, self.corruption_rate)
 
 
-class KerasConvTranspose2d(nn.Module):
-    """Stride-2 transposed convolution with Keras/TensorFlow output alignment.
-
-    x: (B, in_ch, h, w) -> (B, out_ch, *size); size[i] is 2 * n or 2 * n + 1. Computes
-    the full (n - 1) * 2 + k map (torch padding 0) and crops (full - size) // 2 at the
-    top/left, the rest at the bottom/right (TF "same" padding; no crop = "valid").
-    """
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, size: tuple[int, int]):
-        super().__init__()
-        self.conv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2)
-        self.size = tuple(size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.conv(x)
-        (h, w), (fh, fw) = self.size, y.shape[-2:]
-        if (fh, fw) == (h, w):
-            return y
-        top, left = (fh - h) // 2, (fw - w) // 2
-        return y[..., top:top + h, left:left + w]
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}"
-
-
-def stage_sizes(size: tuple[int, int], stages: int) -> list[tuple[int, int]]:
-    """Spatial sizes after each MaxPool2D(2) (floor): [(H, W), (H//2, W//2), ...]."""
-    sizes = [tuple(size)]
-    for _ in range(stages):
-        sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
-    return sizes
-
-
 class ConvAutoencoder(Autoencoder):
     """[corruption] -> conv + max-pool stages -> flat codings -> transposed convs -> logits.
 
@@ -142,20 +106,14 @@ class ConvAutoencoder(Autoencoder):
 
     @staticmethod
     def _encoder(cfg: ConvAEConfig, channels: int) -> nn.Sequential:
-        layers = [corruption(cfg.corruption, cfg.corruption_rate)]
-        for n_in, n_out in zip((channels, *cfg.filters[:-1]), cfg.filters):
-            layers += [nn.Conv2d(n_in, n_out, cfg.kernel, padding=cfg.kernel // 2),
-                       activation(cfg.activation), nn.MaxPool2d(2)]
-        return nn.Sequential(*layers, nn.Flatten())
+        return nn.Sequential(corruption(cfg.corruption, cfg.corruption_rate),
+                             *pool_stages(channels, cfg.filters, cfg.kernel, cfg.activation),
+                             nn.Flatten())
 
     def _decoder(self, cfg: ConvAEConfig, channels: int, sizes) -> nn.Sequential:
-        layers: list[nn.Module] = [nn.Unflatten(1, self.code_shape)]
-        outs = (*cfg.filters[-2::-1], channels)
-        for i, (n_in, n_out) in enumerate(zip(cfg.filters[::-1], outs)):
-            layers.append(KerasConvTranspose2d(n_in, n_out, cfg.kernel, sizes[-2 - i]))
-            if i < len(outs) - 1:
-                layers.append(activation(cfg.activation))
-        return nn.Sequential(*layers)
+        return nn.Sequential(nn.Unflatten(1, self.code_shape),
+                             *upsample_stages(cfg.filters[::-1], channels, cfg.kernel,
+                                              sizes[-2::-1], cfg.activation, None))
 
     @property
     def coding_dim(self) -> int:
@@ -174,29 +132,6 @@ class ConvAutoencoder(Autoencoder):
 
     def eval_step(self, x, y):
         return super().eval_step(self._prepare(x), y)
-
-
-def check_conv_options(filters, kernel: int) -> None:
-    """ConfigError unless `filters` are positive channel counts and `kernel` is odd, >= 3."""
-    check_sizes("filters", filters, what="channel counts")
-    require(kernel >= 3 and kernel % 2 == 1, "kernel", "odd and at least 3", kernel)
-
-
-def check_conv_stages(model: str, filters, sample_shape: tuple[int, ...],
-                      alternative: str) -> None:
-    """ConfigError unless `sample_shape` is an image (C, H, W) that `len(filters)` conv +
-    max-pool stages can halve that many times. alternative: what to use for non-image data
-    (ends the message)."""
-    if len(sample_shape) != 3:
-        raise ConfigError(f"{model} needs images of shape (C, H, W); the data has samples of "
-                          f"shape {sample_shape}. {alternative}")
-    need = 2 ** len(filters)
-    if min(sample_shape[1:]) < need:
-        raise ConfigError(
-            f"{model} with {len(filters)} conv + max-pool stages (model.filters="
-            f"{list(filters)}) halves the image {len(filters)} times, so height and width "
-            f"must be at least {need}x{need}; the data has {sample_shape[1]}x"
-            f"{sample_shape[2]}. Use fewer filters or larger images.")
 
 
 CONV_RECIPES = {

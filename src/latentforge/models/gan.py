@@ -4,10 +4,12 @@
 Book step (``train_gan``), per batch of B real images:
   phase 1  D trains on B fakes G(z) (label 0) and the B reals (label 1), fakes detached;
   phase 2  G trains through the frozen D on B new codings, labels 1 for the fakes.
-Binary cross-entropy on D's logits (`binary_cross_entropy_with_logits`, not sigmoid + BCE);
-the phase-1 loss is the mean over all 2B outputs, as Keras's one ``train_on_batch``. D
-scores fakes and reals in two calls (same loss, no BatchNorm in D): minibatch
-discrimination then compares fakes with fakes and reals with reals (Salimans et al. 2016).
+The losses are a strategy object chosen by ``model.loss`` (`gan_losses`): the book's
+binary cross-entropy on D's logits ("bce", the default), "wgan-gp", "hinge" and
+"logistic" (+ R1); D's penalties (gradient penalty, R1) are added to its phase-1 loss and
+G steps every ``n_critic``-th batch where the loss says so (a checkpointed counter). D
+scores fakes and reals in two calls (no BatchNorm in D): minibatch discrimination then
+compares fakes with fakes and reals with reals (Salimans et al. 2016).
 
 Choices, where the book leaves them open:
 - Frozen D (phase 2): D's parameters have requires_grad off and only G's optimizer steps;
@@ -28,152 +30,37 @@ Options (config fields, off by default, the book's tricks against mode collapse)
   features after flattening (dense D) or as K constant image planes (conv D). Fakes take the
   labels of the real batch. `generate(n, labels)` then makes images of the given classes.
 - ``replay_fraction`` / ``replay_size``: experience replay, see `gan_parts.ReplayBuffer`.
-- ``minibatch_kernels``: minibatch discrimination before D's last layer.
-- ``loss="wgan-gp"``: WGAN-GP (Gulrajani et al. 2017): D is a critic (same network, its
-  output is the score, no sigmoid); critic loss mean D(fake) - mean D(real) + gp_weight * GP,
-  G loss -mean D(G(z)); G steps once every ``n_critic`` critic steps (a checkpointed counter,
-  one critic step per batch). The penalty needs per-sample critic scores, so it refuses
-  minibatch discrimination (the critics here never have BatchNorm).
+- ``minibatch_kernels``: minibatch discrimination before D's last layer (refused by the
+  losses with gradient penalties, which need per-sample scores).
+
+Init: `Model.init_weights` (Keras's Glorot-uniform kernels, zero biases) once G and D are
+built; minibatch discrimination's T keeps its N(0, 0.05^2) draw.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentforge.errors import ConfigError, DataError
-from latentforge.config import check_seed
 from latentforge.models.base import Model
-from latentforge.models.checks import (check_activation, check_at_least, check_choice,
-                                       check_fraction, check_sizes, require)
-from latentforge.models.conv import KerasConvTranspose2d
-from latentforge.models.gan_parts import (Discriminator, ReplayBuffer, gradient_penalty,
-                                          keras_same_padding)
+from latentforge.models.conv_blocks import strided_stages, upsample_stages
+from latentforge.models.gan_config import DCGANConfig, DenseGANConfig, GANBaseConfig
+from latentforge.models.gan_losses import ADVERSARIAL_LOSSES
+from latentforge.models.gan_parts import Discriminator, ReplayBuffer
 from latentforge.modes import evaluating
 from latentforge.models.layers import mlp
 from latentforge.registry import register
 from latentforge.training.optim import make_optimizer
 
-LOSSES = ("bce", "wgan-gp")
-
-
-@dataclass
-class GANOptions:
-    """Fields every GAN shares (defaults: the book's plain GAN, all tricks off).
-
-    codings: size of the noise vector z ~ N(0, I) (book: 30 for the GAN, 100 for DCGAN).
-    loss: "bce" (book) or "wgan-gp" (Gulrajani et al. 2017).
-    gp_weight / n_critic: WGAN-GP's lambda (paper: 10) and critic steps per generator step
-        (paper: 5); used with loss="wgan-gp" only.
-    conditional / n_classes: class-conditional G and D (book exercise 11); labels in
-        [0, n_classes) are required in the data.
-    replay_fraction: share of D's fakes drawn from a buffer of past fakes (0 = off; the
-        rest are fresh). replay_size: fakes the buffer keeps (uint8: replay_size *
-        prod(sample_shape) bytes in every weights file, 7.8 MB for 10,000 28x28 fakes).
-    minibatch_kernels / minibatch_dim: Salimans et al.'s B and C (0 = off; paper: 100, 5).
-    minibatch_group: samples compared with each other (the book's batch, 32).
-    d_lr / g_lr: learning rate of D's / G's optimizer; None = train.lr (book: one lr).
-    eval_seed: seed of the codings of validation fakes.
-    """
-
-    codings: int = 30
-    loss: str = "bce"
-    gp_weight: float = 10.0
-    n_critic: int = 5
-    conditional: bool = False
-    n_classes: int = 10
-    replay_fraction: float = 0.0
-    replay_size: int = 10000
-    minibatch_kernels: int = 0
-    minibatch_dim: int = 5
-    minibatch_group: int = 32
-    d_lr: float | None = None
-    g_lr: float | None = None
-    eval_seed: int = 0
-
-    def validate(self) -> None:
-        """ConfigError for option values no GAN can use."""
-        check_choice("loss", self.loss, LOSSES)
-        check_at_least("codings", self.codings, 1)
-        if self.conditional:
-            check_at_least("n_classes", self.n_classes, 2)
-        check_fraction("replay_fraction", self.replay_fraction)
-        for name, low in (("replay_size", 1), ("minibatch_kernels", 0), ("minibatch_dim", 1),
-                          ("minibatch_group", 2), ("gp_weight", 0), ("n_critic", 1)):
-            check_at_least(name, getattr(self, name), low)
-        for name in ("d_lr", "g_lr"):
-            value = getattr(self, name)
-            require(value is None or 0 < value < math.inf, name, "positive and finite, or null",
-                    value)
-        check_seed(self.eval_seed, "model.eval_seed")
-        if self.loss == "wgan-gp" and self.minibatch_kernels:
-            raise ConfigError("model.loss='wgan-gp' penalises per-sample critic gradients, "
-                              "which minibatch discrimination couples across the batch; set "
-                              "model.minibatch_kernels=0 or model.loss='bce'.")
-
-
-@dataclass
-class GANConfig(GANOptions):
-    """Book's GAN: G Dense 100 -> 150 -> 784 sigmoid, D Dense 150 -> 100 -> 1, SELU.
-
-    g_hidden / d_hidden: hidden layer sizes of G and D; activation: theirs (book: "selu").
-    """
-
-    g_hidden: tuple[int, ...] = (100, 150)
-    d_hidden: tuple[int, ...] = (150, 100)
-    activation: str = "selu"
-
-    def validate(self) -> None:
-        """ConfigError for values no dense GAN can use (empty hidden lists are allowed)."""
-        super().validate()
-        check_sizes("g_hidden", self.g_hidden, min_len=0)
-        check_sizes("d_hidden", self.d_hidden, min_len=0)
-        check_activation("activation", self.activation)
-
-
-@dataclass
-class DCGANConfig(GANOptions):
-    """Book's DCGAN (codings 100).
-
-    g_channels: G = Dense(g_channels[0] * H/4 * W/4) -> reshape, then per entry BatchNorm ->
-        Conv2DTranspose(next entry or the image's channels, kernel, stride 2, "same"),
-        SELU between, tanh last (book: 128, 64). H and W must be divisible by
-        2 ** len(g_channels).
-    d_channels: D = per entry Conv2D(entry, kernel, stride 2, "same") -> LeakyReLU(0.2) ->
-        Dropout(dropout), then Flatten -> Dense(1) (book: 64, 128; dropout 0.4).
-    kernel: 5 (book). bn_momentum / bn_eps: Keras BatchNormalization defaults (momentum
-        0.99 = torch 0.01, epsilon 1e-3). Images are rescaled to [-1, 1] inside the model.
-    """
-
-    codings: int = 100
-    g_channels: tuple[int, ...] = (128, 64)
-    d_channels: tuple[int, ...] = (64, 128)
-    kernel: int = 5
-    dropout: float = 0.4
-    leaky_slope: float = 0.2
-    bn_momentum: float = 0.01
-    bn_eps: float = 1e-3
-
-    def validate(self) -> None:
-        """ConfigError for values no DCGAN can use (the image size is checked when the
-        model is built)."""
-        super().validate()
-        check_sizes("g_channels", self.g_channels, what="channel counts")
-        check_sizes("d_channels", self.d_channels, what="channel counts")
-        check_at_least("kernel", self.kernel, 2)
-        check_fraction("dropout", self.dropout)
-        check_at_least("leaky_slope", self.leaky_slope, 0)
-        check_fraction("bn_momentum", self.bn_momentum, high_closed=True)
-        require(0 < self.bn_eps < math.inf, "bn_eps", "positive and finite", self.bn_eps)
-
 
 class GAN(Model):
     """Generator + discriminator with the book's two-phase step.
 
-    Subclasses build the networks: `build_generator(n_labels)` maps (B, codings + n_labels)
+    Subclasses build the networks: `build_generator(n_labels)` maps (B, latent_dim + n_labels)
     to images (B, *sample_shape) in the model range, `build_discriminator(n_labels)` returns
     a `Discriminator`. The model range is [0, 1] (sigmoid G) or [-1, 1] when `tanh_range`
     (tanh G; reals are rescaled x * 2 - 1). Data in and out of the public methods is [0, 1].
@@ -187,7 +74,7 @@ class GAN(Model):
         """Model.capabilities, plus "conditional" when G and D take class labels."""
         return super().capabilities() | ({"conditional"} if self.cfg.conditional else set())
 
-    def __init__(self, cfg: GANOptions, sample_shape):
+    def __init__(self, cfg: GANBaseConfig, sample_shape):
         super().__init__(cfg, sample_shape)
         cfg.validate()
         n_labels = cfg.n_classes if cfg.conditional else 0
@@ -195,7 +82,8 @@ class GAN(Model):
         self.discriminator = self.build_discriminator(n_labels)
         self.replay = (ReplayBuffer(cfg.replay_size, self.sample_shape)
                        if cfg.replay_fraction > 0 else None)
-        if cfg.loss == "wgan-gp":
+        self.adversarial_loss = ADVERSARIAL_LOSSES[cfg.loss](cfg)
+        if self.adversarial_loss.n_critic is not None:
             self.register_buffer("critic_steps", torch.zeros((), dtype=torch.int64))
 
     def build_generator(self, n_labels: int) -> nn.Module:
@@ -215,10 +103,10 @@ class GAN(Model):
 
     def train_step(self, x: Tensor, y: Tensor | None, step) -> dict[str, Tensor]:
         """x: (B, *sample_shape) in [0, 1], y: (B,) labels (conditional only). Phase 1 (D),
-        then phase 2 (G; for WGAN-GP every n_critic-th step). Returns detached batch means:
-        loss = d_loss + g_loss, d_loss, g_loss and d_real_acc, d_fake_acc (BCE) or
-        wasserstein, gradient_penalty (WGAN-GP; on critic-only steps g_loss is -mean
-        critic score of the fresh fakes, G's loss without a G step)."""
+        then phase 2 (G; every n_critic-th step when the loss has one). Returns detached
+        batch means: loss = d_loss + g_loss, d_loss, g_loss and the adversarial loss's
+        metrics and penalties (`gan_losses`; on critic-only steps g_loss is G's loss on the
+        fresh fakes without a G step)."""
         labels = self._checked_labels(y)
         real = self.to_model(x)
         fake, fake_labels, n_fresh = self._fakes_for_d(len(x), labels)
@@ -226,19 +114,19 @@ class GAN(Model):
         if self._g_step_due():
             terms["g_loss"] = self._g_step(len(x), labels, step)
         else:
-            terms["g_loss"] = self._g_loss(d_fake[:n_fresh])
+            terms["g_loss"] = self.adversarial_loss.g_loss(d_fake[:n_fresh])
         terms["loss"] = terms["d_loss"] + terms["g_loss"]
         return {k: v.detach() for k, v in terms.items()}
 
     def eval_step(self, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
         """D's losses and accuracies on real x (B, *sample_shape) and on B fakes from codings
-        seeded with `eval_seed` (same fakes on every call; WGAN-GP: no penalty, it needs
+        seeded with `eval_seed` (same fakes on every call; no penalties: they need
         gradients)."""
         labels = self._checked_labels(y)
         gen = torch.Generator(device=x.device).manual_seed(self.cfg.eval_seed)
         d_fake = self.score(self._fake(len(x), labels, gen), labels)
-        terms = self._d_losses(self.score(self.to_model(x), labels), d_fake)
-        terms["g_loss"] = self._g_loss(d_fake)
+        terms = self.adversarial_loss.d_loss(self.score(self.to_model(x), labels), d_fake)
+        terms["g_loss"] = self.adversarial_loss.g_loss(d_fake)
         terms["loss"] = terms["d_loss"] + terms["g_loss"]
         return terms
 
@@ -259,7 +147,8 @@ class GAN(Model):
     @torch.no_grad()
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """D's probability that each image is real: x (n, *sample_shape) in [0, 1] -> (n,),
-        eval mode (no dropout). WGAN-GP: sigmoid of the critic score (same ranking).
+        eval mode (no dropout); for losses other than "bce" the sigmoid of the raw score
+        (the same ranking).
         With minibatch discrimination the scores depend on the groups of x.
         labels: (n,), required by (and only by) conditional GANs."""
         if labels is not None and not self.cfg.conditional:
@@ -271,7 +160,7 @@ class GAN(Model):
     @property
     def coding_dim(self) -> int:
         """Size of G's codings z (without the one-hot labels of a conditional GAN)."""
-        return self.cfg.codings
+        return self.cfg.latent_dim
 
     def decode(self, z: Tensor, labels=None) -> Tensor:
         """G on given codings: z (n, coding_dim) -> images (n, *sample_shape) in [0, 1], in
@@ -299,12 +188,12 @@ class GAN(Model):
         """G(z) for n codings z ~ N(0, I): (n, *sample_shape) in the model range. z is drawn
         on the generator's device (a CPU generator gives the same codings on any device)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.cfg.codings, generator=generator,
+        z = torch.randn(n, self.cfg.latent_dim, generator=generator,
                         device=device if generator is None else generator.device).to(device)
         return self._g(z, labels)
 
     def _g(self, z: Tensor, labels: Tensor | None) -> Tensor:
-        """G(z [+ one-hot labels]): z (n, codings) -> (n, *sample_shape) in the model range."""
+        """G(z [+ one-hot labels]): z (n, latent_dim) -> (n, *sample_shape), model range."""
         onehot = self._onehot(labels)
         return self.generator(z if onehot is None else torch.cat([z, onehot], 1))
 
@@ -323,13 +212,16 @@ class GAN(Model):
         return torch.cat([fresh, self.to_model(old)]), fake_labels, n - n_old
 
     def _d_step(self, real, labels, fake, fake_labels, step):
-        """Phase 1: one optimizer step of D. Returns (loss terms, D's scores of the fakes)."""
+        """Phase 1: one optimizer step of D on its loss plus the weighted penalties. Returns
+        (loss terms, D's scores of the fakes)."""
         d_real, d_fake = self.score(real, labels), self.score(fake, fake_labels)
-        terms = self._d_losses(d_real, d_fake)
-        if self.cfg.loss == "wgan-gp":
-            gp = gradient_penalty(lambda xh: self.score(xh, labels), real, fake)
-            terms["gradient_penalty"] = gp
-            terms["d_loss"] = terms["d_loss"] + self.cfg.gp_weight * gp
+        terms = self.adversarial_loss.d_loss(d_real, d_fake)
+        def critic(xh: Tensor) -> Tensor:
+            return self.score(xh, labels)
+
+        for name, (weight, value) in self.adversarial_loss.penalties(critic, real, fake).items():
+            terms[name] = value
+            terms["d_loss"] = terms["d_loss"] + weight * value
         step.step("discriminator", terms["d_loss"])
         return terms, d_fake.detach()
 
@@ -337,34 +229,19 @@ class GAN(Model):
         """Phase 2: G through the frozen D (no gradient reaches D's weights)."""
         self.discriminator.requires_grad_(False)
         try:
-            g_loss = self._g_loss(self.score(self._fake(n, labels), labels))
+            g_loss = self.adversarial_loss.g_loss(self.score(self._fake(n, labels), labels))
             step.step("generator", g_loss)
         finally:
             self.discriminator.requires_grad_(True)
         return g_loss
 
     def _g_step_due(self) -> bool:
-        if self.cfg.loss != "wgan-gp":
+        """Whether G steps now: always, or every n_critic-th D step (the counted loss)."""
+        n_critic = self.adversarial_loss.n_critic
+        if n_critic is None:
             return True
         self.critic_steps += 1
-        return int(self.critic_steps) % self.cfg.n_critic == 0
-
-    def _d_losses(self, d_real: Tensor, d_fake: Tensor) -> dict[str, Tensor]:
-        """D's loss on scores of reals (B,) and fakes (B,), without the gradient penalty."""
-        if self.cfg.loss == "wgan-gp":
-            wasserstein = d_real.mean() - d_fake.mean()
-            return {"d_loss": -wasserstein, "wasserstein": wasserstein}
-        scores = torch.cat([d_fake, d_real])
-        targets = torch.cat([torch.zeros_like(d_fake), torch.ones_like(d_real)])
-        return {"d_loss": F.binary_cross_entropy_with_logits(scores, targets),
-                "d_real_acc": (d_real > 0).float().mean(),
-                "d_fake_acc": (d_fake < 0).float().mean()}
-
-    def _g_loss(self, d_fake: Tensor) -> Tensor:
-        """G's loss from D's scores of its fakes: BCE with labels 1, or -mean critic score."""
-        if self.cfg.loss == "wgan-gp":
-            return -d_fake.mean()
-        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+        return int(self.critic_steps) % n_critic == 0
 
     # ------------------------------------------------------------------ labels
 
@@ -408,7 +285,7 @@ class DenseGAN(GAN):
 
     def build_generator(self, n_labels: int) -> nn.Module:
         cfg, n_out = self.cfg, math.prod(self.sample_shape)
-        sizes = [cfg.codings + n_labels, *cfg.g_hidden, n_out]
+        sizes = [cfg.latent_dim + n_labels, *cfg.g_hidden, n_out]
         return nn.Sequential(mlp(sizes, cfg.activation, "sigmoid"),
                              nn.Unflatten(1, self.sample_shape))
 
@@ -431,32 +308,23 @@ class DCGAN(GAN):
 
     def build_generator(self, n_labels: int) -> nn.Module:
         cfg, (c, h, w) = self.cfg, self.sample_shape
-        n = len(cfg.g_channels)
-        sizes = [(h >> i, w >> i) for i in range(n, -1, -1)]  # smallest first
-        layers: list[nn.Module] = [
-            nn.Linear(cfg.codings + n_labels, cfg.g_channels[0] * sizes[0][0] * sizes[0][1]),
-            nn.Unflatten(1, (cfg.g_channels[0], *sizes[0]))]
-        outs = (*cfg.g_channels[1:], c)
-        for i, (n_in, n_out) in enumerate(zip(cfg.g_channels, outs)):
-            layers += [nn.BatchNorm2d(n_in, momentum=cfg.bn_momentum, eps=cfg.bn_eps),
-                       KerasConvTranspose2d(n_in, n_out, cfg.kernel, sizes[i + 1]),
-                       nn.SELU() if i < n - 1 else nn.Tanh()]
-        return nn.Sequential(*layers)
+        sizes = [(h >> i, w >> i) for i in range(len(cfg.g_channels), -1, -1)]  # smallest 1st
+        start = (cfg.g_channels[0], *sizes[0])
+        return nn.Sequential(
+            nn.Linear(cfg.latent_dim + n_labels, math.prod(start)), nn.Unflatten(1, start),
+            *upsample_stages(cfg.g_channels, c, cfg.kernel, sizes[1:], "selu", "tanh",
+                             norm=lambda n: nn.BatchNorm2d(n, momentum=cfg.bn_momentum,
+                                                           eps=cfg.bn_eps)))
 
     def build_discriminator(self, n_labels: int) -> Discriminator:
         cfg, (c, h, w) = self.cfg, self.sample_shape
-        layers: list[nn.Module] = []
-        for n_in, n_out in zip((c + n_labels, *cfg.d_channels[:-1]), cfg.d_channels):
-            layers += [keras_same_padding((h, w), cfg.kernel),
-                       nn.Conv2d(n_in, n_out, cfg.kernel, stride=2),
-                       nn.LeakyReLU(cfg.leaky_slope), nn.Dropout(cfg.dropout)]
-            h, w = -(-h // 2), -(-w // 2)
-        layers.append(nn.Flatten())
-        return Discriminator(nn.Sequential(*layers), cfg.d_channels[-1] * h * w, "planes",
-                             _minibatch(cfg))
+        layers, (h, w) = strided_stages(c + n_labels, cfg.d_channels, cfg.kernel, (h, w),
+                                        cfg.leaky_slope, cfg.dropout)
+        return Discriminator(nn.Sequential(*layers, nn.Flatten()), cfg.d_channels[-1] * h * w,
+                             "planes", _minibatch(cfg))
 
 
-def _minibatch(cfg: GANOptions) -> tuple[int, int, int]:
+def _minibatch(cfg: GANBaseConfig) -> tuple[int, int, int]:
     return cfg.minibatch_kernels, cfg.minibatch_dim, cfg.minibatch_group
 
 
@@ -476,7 +344,7 @@ def _check_dcgan_shape(cfg: DCGANConfig, shape: tuple[int, ...]) -> None:
 _BOOK_TRAIN = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 50, "batch_size": 32}
 
 register(
-    "gan", GANConfig,
+    "gan", DenseGANConfig,
     "GAN: dense generator 30-100-150-784 and discriminator 784-150-100-1, SELU (book)",
     {
         # Book: binary cross-entropy, RMSprop each, batch 32, train_gan(n_epochs=50).
@@ -489,7 +357,7 @@ register(
                     "train": {"optimizer": "adam", "lr": 1e-4, "betas": [0.0, 0.9],
                               "epochs": 50, "batch_size": 64}},
     },
-    {"model": {"codings": 4, "g_hidden": [8], "d_hidden": [8], "replay_fraction": 0.5,
+    {"model": {"latent_dim": 4, "g_hidden": [8], "d_hidden": [8], "replay_fraction": 0.5,
                "replay_size": 40}},
 )(DenseGAN)
 
@@ -507,5 +375,5 @@ register(
                     "train": {"optimizer": "adam", "lr": 1e-4, "betas": [0.0, 0.9],
                               "epochs": 20, "batch_size": 64}},
     },
-    {"model": {"codings": 8, "g_channels": [8, 4], "d_channels": [4, 8]}},
+    {"model": {"latent_dim": 8, "g_channels": [8, 4], "d_channels": [4, 8]}},
 )(DCGAN)

@@ -4,21 +4,15 @@
   its batch, so a collapsed generator is easy to spot (Salimans et al. 2016, sec. 3.2);
 - `ReplayBuffer`: a ring buffer of past fakes that D also trains on ("experience replay",
   Shrivastava et al. 2017), held in registered buffers so checkpoints carry it;
-- `gradient_penalty`: the WGAN-GP penalty (Gulrajani et al. 2017, eq. 3);
-- `Discriminator`: D of every GAN here (body, optional labels and minibatch features, head),
-  and `keras_same_padding` for its Keras-aligned stride-2 convolutions.
+- `Discriminator`: D of every GAN here (body, optional labels and minibatch features, head).
 
 Every random draw comes from torch's global RNG (or an explicit `torch.Generator`), so the
 engine's checkpointed RNG state gives bitwise-exact resume.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import Tensor, nn
-
-GP_EPS = 1e-12  # inside the square root of the gradient norm: finite gradient at norm 0
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -96,41 +90,9 @@ class ReplayBuffer(nn.Module):
         return f"size={self.size}"
 
 
-def random_interpolates(real: Tensor, fake: Tensor,
-                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """x_hat = alpha * real + (1 - alpha) * fake with one alpha ~ U(0, 1) per sample.
-
-    real, fake: (B, ...) -> (x_hat (B, ...), alpha (B, 1, ..., 1)), alpha broadcast over
-    every non-batch axis (a per-pixel alpha would not sample the line between two images).
-    """
-    shape = (len(real),) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
-    return alpha * real + (1 - alpha) * fake, alpha
-
-
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     generator: torch.Generator | None = None) -> Tensor:
-    """WGAN-GP penalty (Gulrajani et al. 2017, eq. 3): mean over the batch of
-    (||grad_x_hat critic(x_hat)||_2 - 1)^2 at random interpolates x_hat of real and fake.
-
-    critic: (B, ...) -> scores (B,) (one score per sample; no cross-sample coupling such as
-        BatchNorm or minibatch discrimination, else the per-sample gradient is wrong);
-    real, fake: (B, ...). The norm runs over all non-batch axes (the flattened sample) and
-    is sqrt(sum g^2 + 1e-12), so it has a finite gradient even where g = 0. The graph is
-    kept (create_graph=True): the penalty is differentiable w.r.t. the critic's weights.
-    Returns a scalar tensor.
-    """
-    x_hat, _ = random_interpolates(real.detach(), fake.detach(), generator)
-    x_hat.requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + GP_EPS)
-    return (norm - 1).pow(2).mean()
-
-
 class Discriminator(nn.Module):
-    """x (B, *sample_shape) [+ one-hot labels (B, K)] -> scores (B,) (logits; critic values
-    for WGAN-GP).
+    """x (B, *sample_shape) [+ one-hot labels (B, K)] -> raw scores (B,) (logits; critic
+    values for WGAN-GP).
 
     body: (B, in) -> (B, n_features) features; labels_as: "features" (x is flattened and the
     one-hot appended) or "planes" (K constant planes appended to the image channels).
@@ -161,14 +123,3 @@ class Discriminator(nn.Module):
         x = x.flatten(1)
         return x if onehot is None else torch.cat([x, onehot], 1)
 
-
-def keras_same_padding(size: tuple[int, int], kernel: int) -> nn.ZeroPad2d:
-    """Zero padding that makes a stride-2 convolution Keras/TensorFlow "same": output
-    ceil(n / 2), total padding (out - 1) * 2 + k - n with the smaller half before (torch's
-    symmetric padding would shift the sampling grid by one pixel for even n)."""
-    pads = []
-    for n in size:
-        total = max((-(-n // 2) - 1) * 2 + kernel - n, 0)
-        pads.append((total // 2, total - total // 2))
-    (top, bottom), (left, right) = pads
-    return nn.ZeroPad2d((left, right, top, bottom))

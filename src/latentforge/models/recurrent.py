@@ -48,6 +48,11 @@ class RecurrentAEConfig:
     corruption: str = "none"
     corruption_rate: float = 0.0
 
+    @property
+    def latent_dim(self) -> int:
+        """The coding size, hidden[-1] (read-only: set model.hidden)."""
+        return self.hidden[-1]
+
     def validate(self) -> None:
         """ConfigError for values no recurrent autoencoder can use (the data's shape is
         checked when the model is built)."""
@@ -149,7 +154,7 @@ class RecurrentAutoencoder(Autoencoder):
 
     @property
     def coding_dim(self) -> int:
-        return self.cfg.hidden[-1]
+        return self.cfg.latent_dim
 
 
 def _check_shape(sample_shape: tuple[int, ...]) -> None:

@@ -38,8 +38,8 @@ from latentforge.models.base import Autoencoder
 from latentforge.config import check_seed
 from latentforge.models.checks import (check_activation, check_at_least, check_choice,
                                        check_sizes, require)
-from latentforge.models.conv import (KerasConvTranspose2d, check_conv_options,
-                                     check_conv_stages, stage_sizes)
+from latentforge.models.conv_blocks import (check_conv_options, check_conv_stages,
+                                            pool_stages, stage_sizes, upsample_stages)
 from latentforge.models.layers import activation, mlp
 from latentforge.registry import register
 
@@ -216,20 +216,15 @@ def _conv_networks(cfg: VAEConfig, shape: tuple[int, ...]):
     """conv_ae's stages: [Conv2d same + act + MaxPool2d(2)] per filter, flattened; decoder
     Dense(latent -> c*h*w, act) then Keras-aligned stride-2 transposed convs back to shape."""
     channels, sizes = shape[0], stage_sizes(shape[1:], len(cfg.filters))
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip((channels, *cfg.filters[:-1]), cfg.filters):
-        layers += [nn.Conv2d(n_in, n_out, cfg.kernel, padding=cfg.kernel // 2),
-                   activation(cfg.activation), nn.MaxPool2d(2)]
+    body = nn.Sequential(*pool_stages(channels, cfg.filters, cfg.kernel, cfg.activation),
+                         nn.Flatten())
     code_shape = (cfg.filters[-1], *sizes[-1])
     features = math.prod(code_shape)
-    dec: list[nn.Module] = [nn.Linear(cfg.latent_dim, features), activation(cfg.activation),
-                            nn.Unflatten(1, code_shape)]
-    outs = (*cfg.filters[-2::-1], channels)
-    for i, (n_in, n_out) in enumerate(zip(cfg.filters[::-1], outs)):
-        dec.append(KerasConvTranspose2d(n_in, n_out, cfg.kernel, sizes[-2 - i]))
-        if i < len(outs) - 1:
-            dec.append(activation(cfg.activation))
-    return nn.Sequential(*layers, nn.Flatten()), features, nn.Sequential(*dec)
+    decoder = nn.Sequential(nn.Linear(cfg.latent_dim, features), activation(cfg.activation),
+                            nn.Unflatten(1, code_shape),
+                            *upsample_stages(cfg.filters[::-1], channels, cfg.kernel,
+                                             sizes[-2::-1], cfg.activation, None))
+    return body, features, decoder
 
 
 # Book: RMSprop() = lr 0.001, rho 0.9, epsilon 1e-7; fit(epochs=25, batch_size=128).
