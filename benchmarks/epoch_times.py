@@ -6,7 +6,7 @@
     python benchmarks/epoch_times.py --no-compile         # without the torch.compile rows
 
 Everything runs on the CPU (train.device=cpu). Timed is the engine's own training loop,
-`Trainer._train_epoch`, i.e. what `latentforge train` does per batch: slice a shuffled
+`Trainer.train_epoch` (in memory: no run directory), i.e. what `latentforge train` does per batch: slice a shuffled
 permutation, uint8 -> float batch, `model.train_step` (the fused dense SGD step where the
 model takes it, else autograd + the recipe's optimizer), loss bookkeeping. The data are
 random uint8 images of Fashion-MNIST's shape (1, 28, 28) with random labels (the speed does
@@ -54,7 +54,6 @@ import contextlib
 import math
 import platform
 import statistics
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -202,14 +201,14 @@ class Case:
         return self.ms_per_step * self.steps_per_epoch / 1e3
 
 
-def build(case: Case, chunk_steps: int, run_dir: str) -> None:
+def build(case: Case, chunk_steps: int) -> None:
     """Model, optimizer and a Trainer whose training split is `chunk_steps` random batches."""
     case.cfg = build_config(case.model, "book", overrides=[*BASE_OVERRIDES, *case.overrides])
     case.layout = shape, dtype, _, n_valid = data_layout(case.cfg)
     model = build_model(case.cfg, shape)
     case.chunk = random_data(shape, dtype, chunk_steps * case.batch)
     splits = Splits("random", case.chunk, random_data(shape, dtype, n_valid), None)
-    case.trainer = Trainer(model, splits, case.cfg, run_dir)  # never writes into run_dir
+    case.trainer = Trainer(model, splits, case.cfg)  # in memory: writes nothing
     if case.compile:
         model.losses = torch.compile(model.losses)
 
@@ -219,10 +218,10 @@ def warm_up(case: Case, steps: int) -> None:
     shape, dtype = case.layout[:2]
     with settings(case.threads, case.mkldnn):
         start = time.perf_counter()
-        case.trainer._train_epoch(random_data(shape, dtype, case.batch), 0)
+        case.trainer.train_epoch(random_data(shape, dtype, case.batch), 0)
         case.first_step_s = time.perf_counter() - start
         if steps:
-            case.trainer._train_epoch(random_data(shape, dtype, steps * case.batch), 0)
+            case.trainer.train_epoch(random_data(shape, dtype, steps * case.batch), 0)
 
 
 def time_chunk(case: Case) -> None:
@@ -230,7 +229,7 @@ def time_chunk(case: Case) -> None:
     steps = len(case.chunk) // case.batch
     with settings(case.threads, case.mkldnn):
         start = time.perf_counter()
-        case.trainer._train_epoch(case.chunk, 0)
+        case.trainer.train_epoch(case.chunk, 0)
         case.chunk_ms.append((time.perf_counter() - start) / steps * 1e3)
 
 
@@ -256,11 +255,11 @@ def attempt(case: Case, fn):
     return None
 
 
-def run_cases(cases: list[Case], steps: int, rounds: int, run_dir: str) -> None:
+def run_cases(cases: list[Case], steps: int, rounds: int) -> None:
     """Build and warm up every case, then time `steps` steps of each in `rounds` chunks,
     interleaved across the cases."""
     chunk_steps, warm_steps = max(1, steps // rounds), min(WARMUP_STEPS, steps // 10)
-    stages = [lambda c: build(c, chunk_steps, run_dir), lambda c: warm_up(c, warm_steps)]
+    stages = [lambda c: build(c, chunk_steps), lambda c: warm_up(c, warm_steps)]
     for stage in stages + [time_chunk] * rounds:
         for case in cases:
             attempt(case, stage)
@@ -269,9 +268,9 @@ def run_cases(cases: list[Case], steps: int, rounds: int, run_dir: str) -> None:
 # ---------------------------------------------------------------- tables
 
 
-def book_table(models: list[str], args, peak: float, run_dir: str) -> None:
+def book_table(models: list[str], args, peak: float) -> None:
     cases = [Case(name, name, threads=args.threads) for name in models]
-    run_cases(cases, args.steps, args.rounds, run_dir)
+    run_cases(cases, args.steps, args.rounds)
     print("\n### Every model, book recipe\n")
     print("| model | optimizer | batch | steps/epoch | ms/step | train (s) | valid (s) | "
           "epoch (s) | MFLOP/step | GFLOP/s | % peak |")
@@ -310,9 +309,9 @@ def option_cases(model: str, threads: int, compile_rows: bool) -> list[Case]:
     return cases
 
 
-def options_table(model: str, args, run_dir: str) -> None:
+def options_table(model: str, args) -> None:
     cases = option_cases(model, args.threads, not args.no_compile)
-    run_cases(cases, args.steps, args.rounds, run_dir)
+    run_cases(cases, args.steps, args.rounds)
     base = math.nan if cases[0].error else cases[0].train_s
     print(f"\n### {model} speed options (book recipe; speedup against the first row)\n")
     print("| variant | batch | threads | ms/step | train epoch (s) | speedup | first step (s) |")
@@ -353,11 +352,10 @@ def main() -> None:
           f"{args.rounds} interleaved rounds (median), random data")
     print(f"float32 matmul: {peak:.1f} GFLOP/s peak (1024x1024), {small:.1f} GFLOP/s at "
           "32x784 @ 784x100 (batch-shaped)", flush=True)
-    with tempfile.TemporaryDirectory(prefix="lf-epoch-times-") as run_dir:
-        book_table(models, args, peak, run_dir)
-        for model in OPTION_MODELS:
-            if model in models and not args.skip_options:
-                options_table(model, args, run_dir)
+    book_table(models, args, peak)
+    for model in OPTION_MODELS:
+        if model in models and not args.skip_options:
+            options_table(model, args)
     with settings(args.threads):
         end = matmul_gflops(1024, 1024, 1024)
     print(f"\nmatmul peak at the end: {end:.1f} GFLOP/s (start {peak:.1f}; a large change "

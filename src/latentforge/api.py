@@ -1,9 +1,11 @@
-"""The public Python API: train a model into a run directory, load a run, use it.
+"""The public Python API: train a model into a run directory (or in memory), load a run,
+use it.
 
     >>> import torch, latentforge as lf
     >>> run = lf.train("stacked_ae", recipe="book", overrides=["train.epochs=2"])
     >>> run = lf.load_run("runs/stacked_ae-book")   # rebuilds the model with no flags
     >>> codings = run.encode(run.data().test.batch(torch.arange(10)))
+    >>> quick = lf.train("stacked_ae", overrides=["train.epochs=1"], run_dir=False)  # no file
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 
 from latentforge import rundir
 from latentforge.config import RunConfig, build_config, config_from_dict
-from latentforge.errors import RunError
+from latentforge.errors import ConfigError, RunError
 from latentforge.registry import get_spec
 from latentforge.training import checkpoint
 from latentforge.training.engine import Trainer, evaluate_model
@@ -27,9 +29,10 @@ CONFIG = rundir.CONFIG
 
 @dataclass
 class Run:
-    """A run directory with its config, model (eval mode, on CPU) and metrics history."""
+    """A run directory with its config, model (eval mode, on CPU) and metrics history;
+    path is None for a run trained in memory (``train(..., run_dir=False)``)."""
 
-    path: Path
+    path: Path | None
     config: RunConfig
     model: torch.nn.Module
     history: list[dict] = field(default_factory=list)
@@ -71,6 +74,9 @@ class Run:
         `latentforge.viz.report.write_report`."""
         from latentforge.viz.report import write_report
 
+        if self.path is None:
+            raise RunError("This run was trained in memory (run_dir=False): it has no run "
+                           "directory to report on; train with a run_dir.")
         return write_report(self.path, out)
 
 
@@ -91,7 +97,10 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
           init=None) -> Run:
     """Train a registered model (or a resolved RunConfig) and return its `Run`.
 
-    run_dir: defaults to runs/<model>-<recipe>. An existing run is refused unless `resume`
+    run_dir: defaults to runs/<model>-<recipe>; False trains in memory: no folder, no lock,
+    no file of any kind (metrics, checkpoints, TensorBoard, sample grids), and the returned
+    Run has path None (`resume`, `overwrite` and train.tensorboard need a folder and raise
+    ConfigError). An existing run is refused unless `resume`
     (continue from its last checkpoint - or from the start when a kill came before the
     first one - with its saved config plus `overrides`; a complete run is returned as it
     is) or `overwrite` (delete what the run wrote first; a folder that is not a run is
@@ -104,6 +113,9 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     from latentforge.training.device import resolve_device
 
     cfg = model if isinstance(model, RunConfig) else None
+    if run_dir is False:
+        return _train_in_memory(cfg or build_config(model, recipe, overrides=overrides),
+                                resume or overwrite, splits, callbacks, init)
     name = cfg.model_name if cfg else model
     run_dir = Path(run_dir or Path("runs") / f"{name}-{cfg.recipe if cfg else recipe}")
     if resume:
@@ -116,7 +128,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     # checked before the run directory is touched, so a typo never costs an existing run.
     cfg.validate()
     resolve_device(cfg.train.device)
-    callbacks = _standard_callbacks(cfg, callbacks)
+    callbacks = _standard_callbacks(cfg, run_dir, callbacks)
     splits = splits if splits is not None else load_data(cfg.data)
     net = build_model(cfg, splits.train.sample_shape)
     if init is not None:
@@ -124,7 +136,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     if "generate" in net.capabilities():  # generative models: a fixed-noise grid every epoch
         from latentforge.viz.samples import SampleGrid
 
-        callbacks = [*callbacks, SampleGrid()]
+        callbacks = [*callbacks, SampleGrid(run_dir)]
     trainer = Trainer(net, splits, cfg, run_dir, callbacks)
     with rundir.run_lock(run_dir):
         if not resume:
@@ -136,11 +148,31 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     return Run(run_dir, cfg, net, result.history, splits)
 
 
-def _standard_callbacks(cfg: RunConfig, callbacks) -> list:
+def _train_in_memory(cfg: RunConfig, needs_dir: bool, splits, callbacks, init) -> Run:
+    """`train(..., run_dir=False)`: the engine with no run directory; writes nothing."""
+    from latentforge.data import load_data
+
+    if needs_dir or cfg.train.tensorboard:
+        raise ConfigError("run_dir=False trains in memory: resume, overwrite and "
+                          "train.tensorboard need a run directory.")
+    cfg.data = _absolute_paths(cfg.data)
+    cfg.validate()
+    splits = splits if splits is not None else load_data(cfg.data)
+    net = build_model(cfg, splits.train.sample_shape)
+    if init is not None:
+        init(net)
+    result = Trainer(net, splits, cfg, None, callbacks).fit()
+    net.to("cpu").eval()
+    return Run(None, cfg, net, result.history, splits)
+
+
+def _standard_callbacks(cfg: RunConfig, run_dir: Path, callbacks) -> list:
+    """The caller's callbacks, then TensorBoard when asked (the run directory's metrics and
+    checkpoints come first: the Trainer adds them)."""
     if cfg.train.tensorboard:  # fails early (ConfigError) when TensorBoard is missing
         from latentforge.training.tensorboard import TensorBoardLogger
 
-        return [*callbacks, TensorBoardLogger.checked()]
+        return [*callbacks, TensorBoardLogger.checked(run_dir)]
     return list(callbacks)
 
 

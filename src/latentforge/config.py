@@ -22,6 +22,7 @@ from latentforge.errors import ConfigError
 
 SECTIONS = ("model", "data", "train")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "nadam")  # training.optim builds each
+SCHEDULES = ("constant", "step", "cosine")  # training.schedules computes each
 # torch.manual_seed / Generator.manual_seed take [-2**63, 2**64 - 1]; a negative seed is the
 # same seed as 2**64 + seed, so only the non-negative range is allowed (one name per seed).
 MAX_SEED = 2**64 - 1
@@ -43,6 +44,25 @@ class TrainConfig:
     progress: show a progress bar on a terminal.
     tensorboard: write TensorBoard scalars to RUN/tensorboard/ (needs the `tensorboard`
         extra: pip install 'latentforge[tensorboard]').
+
+    Step options (training/step.py; the defaults change nothing, and a run resumes
+    bitwise-identically with any of them on):
+    clip_norm: clip the global gradient norm of each optimizer's parameters to this value
+        before its step (None: off). Clipping needs the gradients, so the dense models'
+        hand-fused SGD step is not used while it is on.
+    ema_decay: keep an exponential moving average of the parameters, updated after every
+        engine step: ema = decay * ema + (1 - decay) * weights (None: off). With it on,
+        validation metrics, the sample grid, the returned model and the run's top-level
+        model.safetensors (what load_run / generate read) use the averaged weights; the raw
+        weights stay in the checkpoint folder, for resume.
+    schedule: the learning rate of every optimizer, per engine step (one batch; the step
+        each optimizer takes on it): "constant" (lr), "step" (lr * gamma ** (k // step_size)
+        after the warm-up) or "cosine" (from lr down to 0 over the run's total steps,
+        epochs * batches per epoch). The configured lr is the base: `--resume --set
+        train.lr=...` rescales the rest of the schedule, which continues at the saved step.
+    step_size, gamma: the "step" schedule's period (engine steps) and factor in (0, 1].
+    warmup_steps: linear warm-up from lr / warmup_steps to lr over the first warmup_steps
+        engine steps, before any schedule (0: off).
     """
 
     epochs: int = 10
@@ -59,6 +79,12 @@ class TrainConfig:
     seed: int = 42
     progress: bool = True
     tensorboard: bool = False
+    clip_norm: float | None = None
+    ema_decay: float | None = None
+    schedule: str = "constant"
+    step_size: int = 1000
+    gamma: float = 0.1
+    warmup_steps: int = 0
 
     def validate(self) -> None:
         """Raise ConfigError for values no run can use: counts below their minimum, an
@@ -81,6 +107,26 @@ class TrainConfig:
             if not 0 <= value < 1:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {value}")
         check_seed(self.seed, "train.seed")
+        self.validate_step_options()
+
+    def validate_step_options(self) -> None:
+        """ConfigError unless clip_norm is None or positive and finite, ema_decay None or in
+        [0, 1), schedule one of SCHEDULES, step_size >= 1, gamma in (0, 1], warmup_steps
+        >= 0."""
+        if self.clip_norm is not None and not 0 < self.clip_norm < math.inf:
+            raise ConfigError(f"train.clip_norm must be positive and finite (or null for no "
+                              f"clipping), got {self.clip_norm}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must be in [0, 1) (or null for no average), "
+                              f"got {self.ema_decay}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"Unknown train.schedule '{self.schedule}'. Available: "
+                              f"{', '.join(SCHEDULES)}")
+        if self.step_size < 1 or self.warmup_steps < 0:
+            raise ConfigError(f"train.step_size must be at least 1 and train.warmup_steps at "
+                              f"least 0, got {self.step_size} and {self.warmup_steps}")
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"train.gamma must be in (0, 1], got {self.gamma}")
 
 
 def check_seed(value: int, where: str) -> None:

@@ -6,16 +6,14 @@
     >>> X_hat = ae.inverse_transform(codings)   # (n, n_features), in X's units
     >>> ae.score(X)                             # -mean reconstruction loss (higher is better)
 
-Training goes through the one engine (`latentforge.api.train`) with in-memory splits (no
-validation split) in a temporary run directory that is deleted afterwards.
+Training goes through the one engine (`latentforge.api.train` with ``run_dir=False``) on
+in-memory splits (no validation split): nothing is written to disk.
 """
 from __future__ import annotations
 
 import copy
 import math
 import numbers
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,10 +88,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.config_ = self._build_config()
         self._fit_scaling(X)
         x = self._to_model(X, np.float32)
-        with tempfile.TemporaryDirectory(prefix="latentforge-sklearn-") as tmp:
-            from latentforge.api import train
+        from latentforge.api import train
 
-            run = train(self.config_, run_dir=Path(tmp) / "run", splits=_splits(x))
+        run = train(self.config_, run_dir=False, splits=_splits(x))
         self.model_, self.history_ = run.model, run.history
         self._n_features_out = int(self._encode(self.model_, x[:1]).shape[1])
         return self

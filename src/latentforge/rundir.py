@@ -4,7 +4,8 @@ One place for the rules every command follows (torch is not imported here)::
 
     runs/<name>/
       config.json        the resolved RunConfig           (read_config_dict)
-      model.safetensors  weights of the newest checkpoint (a hard link into trainer_state/)
+      model.safetensors  weights of the newest checkpoint (a hard link into trainer_state/;
+                         the averaged weights when train.ema_decay is on)  (weights_path)
       trainer_state/     checkpoints; `latest` names the newest complete one
       metrics.jsonl      one line per epoch, rewritten atomically (read_history, write_history)
       .lock              held (flock) by the one process that writes the run (run_lock)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
+AVERAGED = "ema.safetensors"  # a checkpoint's averaged weights (train.ema_decay)
 STATE_DIR = "trainer_state"
 LOCK = ".lock"
 CHECKPOINT_NAME = re.compile(r"ckpt-\d{6}-\d{9}")
@@ -165,10 +167,12 @@ def checkpoint_epoch(run_dir: Path) -> int:
 
 
 def weights_path(run_dir: Path) -> Path:
-    """The weights to load: the newest checkpoint's, else the top-level file."""
+    """The weights to load: the newest checkpoint's averaged weights (train.ema_decay), else
+    its raw weights, else the top-level file."""
     folder = checkpoint_folder(run_dir)
-    if folder is not None and (folder / WEIGHTS).is_file():
-        return folder / WEIGHTS
+    for name in (AVERAGED, WEIGHTS):
+        if folder is not None and (folder / name).is_file():
+            return folder / name
     return Path(run_dir) / WEIGHTS
 
 

@@ -21,14 +21,15 @@ Protocol of `pretrain_classifier` (one call = one table):
     network trains for the remaining ``epochs - frozen_epochs`` epochs with a fresh
     optimizer at ``finetune_lr`` (the book: unfreeze, recompile, fit again).
 
-Any registered autoencoder works whose ``encoder`` maps ``(B, *sample_shape)`` to
+Each variant trains through the one training engine, in memory (`ClassifierTraining`, the
+classifier under the engine's model contract; shuffling from the repeat's seeded
+generator). Any registered autoencoder works whose ``encoder`` maps ``(B, *sample_shape)`` to
 ``(B, D)``. Measured numbers: README (``latentforge pretrain-classifier``).
 """
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentforge.errors import ConfigError, DataError, RunError
+from latentforge.models.base import Model
 from latentforge.modes import evaluating
 
 log = logging.getLogger(__name__)
@@ -220,21 +222,49 @@ def make_head(dim: int, n_classes: int, hidden: int, seed: int, norm: bool = Tru
         return keras_init_(nn.Sequential(*layers))
 
 
+class ClassifierTraining(Model):
+    """A `Classifier` under the engine's contract: Adam at train.lr with `weight_decay` on
+    its trainable parameters, cross-entropy on logits."""
+
+    def __init__(self, clf: Classifier, weight_decay: float):
+        super().__init__(None, ())
+        self.clf, self.weight_decay = clf, weight_decay
+
+    def init_weights(self) -> None:
+        """Nothing: the classifier arrives initialised (or pretrained)."""
+
+    def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
+        params = [p for p in self.clf.parameters() if p.requires_grad]
+        return {"main": torch.optim.Adam(params, lr=train_cfg.lr,
+                                         weight_decay=self.weight_decay)}
+
+    def train_step(self, x, y, step):
+        loss = F.cross_entropy(self.clf(x), y)
+        step.step("main", loss)
+        return {"loss": loss.detach()}
+
+    def eval_step(self, x, y):
+        logits = self.clf(x)
+        return {"loss": F.cross_entropy(logits, y),
+                "accuracy": (logits.argmax(1) == y).float().mean()}
+
+
 def fit(clf: Classifier, x: Tensor, y: Tensor, epochs: int, lr: float, recipe: PretrainRecipe,
         generator: torch.Generator) -> None:
-    """`epochs` epochs of Adam on the trainable parameters, shuffled batches, CE loss."""
-    params = [p for p in clf.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=recipe.weight_decay)
-    bs = recipe.batch_size
-    clf.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=generator).to(x.device)
-        for i in range(math.ceil(len(x) / bs)):
-            idx = perm[i * bs:(i + 1) * bs]
-            loss = F.cross_entropy(clf(x.index_select(0, idx)), y.index_select(0, idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    """`epochs` epochs of Adam on the trainable parameters, shuffled batches, CE loss:
+    the training engine, in memory, shuffling with `generator` (continued by the caller)."""
+    from latentforge.config import RunConfig, TrainConfig
+    from latentforge.data.dataset import Splits, TensorData
+    from latentforge.training.engine import Trainer
+
+    device = next(clf.parameters()).device
+    train_cfg = TrainConfig(epochs=epochs, batch_size=recipe.batch_size, optimizer="adam",
+                            lr=lr, device=str(device), progress=False)
+    data = TensorData(x, y)
+    splits = Splits("labelled subset", data, data.subset(slice(0, 0)), None)
+    cfg = RunConfig("classifier", "pretrain", None, train=train_cfg)
+    Trainer(ClassifierTraining(clf, recipe.weight_decay), splits, cfg,
+            generator=generator).fit()
 
 
 @torch.inference_mode()

@@ -2,17 +2,21 @@
 
 Layout inside a run directory (file names in `latentforge.rundir`)::
 
-    model.safetensors              hard link to the newest checkpoint's weights
+    model.safetensors              hard link to the newest checkpoint's weights (the
+                                   averaged ones when train.ema_decay is on)
     trainer_state/latest           name of the newest complete checkpoint folder
     trainer_state/ckpt-000012-000002400/   model.safetensors, optimizers.pt,
                                            rng.safetensors, state.json
+                                           [, ema.safetensors]
 
 A checkpoint folder is written under a temporary name, every file fsynced, then renamed;
 `latest` and the top-level weights are replaced atomically afterwards. A kill at any
 moment leaves the previous checkpoint complete and loadable; a full disk (or any other
 write error) removes the partial folder and raises ResourceError / WriteError naming the
-checkpoint that is kept. Readers load the checkpoint's own weights
-(`rundir.weights_path`). Nothing is unpickled: weights and RNG states are safetensors,
+checkpoint that is kept. The folder's model.safetensors holds the raw weights (resume
+continues from them); ema.safetensors the averaged model (train.ema_decay), and state.json
+the schedule's step. Readers load the checkpoint's averaged weights when there are some,
+else its raw ones (`rundir.weights_path`). Nothing is unpickled: weights and RNG states are safetensors,
 optimizer states load with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
@@ -34,6 +38,7 @@ from latentforge.io import atomic_path, atomic_write_bytes, atomic_write_text, f
 
 STATE_DIR = rundir.STATE_DIR
 WEIGHTS = rundir.WEIGHTS
+AVERAGED = rundir.AVERAGED
 
 
 @dataclass
@@ -98,13 +103,14 @@ def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator) -> 
 
 
 def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
-                    state: TrainerState) -> None:
-    """Write a complete checkpoint, then point `latest` and the top-level weights at it."""
+                    state: TrainerState, schedule=None, ema=None) -> None:
+    """Write a complete checkpoint, then point `latest` and the top-level weights at it.
+    schedule, ema: the stepper's `Schedule` and `EMA` when those options are on."""
     root = Path(run_dir) / STATE_DIR
     name = f"ckpt-{state.epoch:06d}-{state.step:09d}"
     tmp = root / f".{name}.tmp"
     try:
-        _write_folder(tmp, model, optimizers, generator, state)
+        _write_folder(tmp, model, optimizers, generator, state, schedule, ema)
         shutil.rmtree(root / name, ignore_errors=True)
         os.replace(tmp, root / name)
         fsync_dir(root)
@@ -118,23 +124,28 @@ def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     atomic_write_text(root / "latest", name)
-    _link(root / name / WEIGHTS, Path(run_dir) / WEIGHTS)
+    _link(root / name / (AVERAGED if ema is not None else WEIGHTS), Path(run_dir) / WEIGHTS)
     for old in root.glob("ckpt-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Generator,
-                  state: TrainerState) -> None:
+                  state: TrainerState, schedule=None, ema=None) -> None:
     """Every file of a checkpoint, written and fsynced into `folder` (a fresh temp name)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     buffer = io.BytesIO()
     torch.save({k: o.state_dict() for k, o in optimizers.items()}, buffer)
-    kinds = {k: type(o).__name__ for k, o in optimizers.items()}
+    saved = {**state.__dict__, "optimizers": {k: type(o).__name__ for k, o in optimizers.items()}}
+    if schedule is not None:
+        saved["schedule"] = schedule.state_dict()
     files = {WEIGHTS: weights_bytes(model), "optimizers.pt": buffer.getvalue(),
              "rng.safetensors": save(rng_states(generator)),
-             "state.json": json.dumps({**state.__dict__, "optimizers": kinds}).encode()}
+             "state.json": json.dumps(saved).encode()}
+    if ema is not None:
+        with ema.swapped():
+            files[AVERAGED] = weights_bytes(model)
     for file_name, data in files.items():
         _write_synced(folder / file_name, data)
     fsync_dir(folder)
@@ -163,10 +174,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return rundir.checkpoint_folder(run_dir)
 
 
-def load_checkpoint(run_dir: Path, model, optimizers: dict,
-                    generator: torch.Generator) -> TrainerState | None:
-    """Restore model, optimizers and RNG states from the newest checkpoint of `run_dir`;
-    None (nothing restored) when the run has no checkpoint yet."""
+def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
+                    schedule=None, ema=None) -> TrainerState | None:
+    """Restore model, optimizers, RNG states [, schedule step, averaged weights] from the
+    newest checkpoint of `run_dir`; None (nothing restored) when the run has none yet.
+    A schedule or average turned on at resume starts from the checkpoint's step and raw
+    weights."""
     folder = latest_checkpoint(run_dir)
     if folder is None:
         return None
@@ -174,6 +187,7 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict,
     try:
         saved = json.loads((folder / "state.json").read_text())
         kinds = saved.pop("optimizers", {})
+        position = saved.pop("schedule", {"position": saved.get("step", 0)})
     except (OSError, ValueError, AttributeError) as exc:
         raise RunError(f"Checkpoint '{folder}' is unreadable ({exc}).") from None
     _check_optimizer_kinds(kinds, optimizers)
@@ -185,11 +199,23 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict,
             _load_optimizer_state(opt, opt_states[key])
         restore_rng(load_file(str(folder / "rng.safetensors")), generator)
         state = TrainerState(**saved)
+        if schedule is not None:
+            schedule.load_state_dict(position)
+        if ema is not None:
+            _load_average(ema, folder / AVERAGED)
     except Exception as exc:  # torch.load refuses pickled code with its own error types
         first = (str(exc).splitlines() or [""])[0][:200]
         raise RunError(f"Checkpoint '{folder}' is unreadable ({type(exc).__name__}: "
                        f"{first}); it cannot be resumed.") from None
     return state
+
+
+def _load_average(ema, path: Path) -> None:
+    """The saved averages, or (average turned on at resume) the restored raw weights."""
+    if path.is_file():
+        ema.load_state_dict(load_file(str(path)))
+    else:
+        ema.reset()
 
 
 def _check_optimizer_kinds(saved: dict, optimizers: dict) -> None:

@@ -1,117 +1,143 @@
-"""The one training engine: epochs, batching, device, seeds, logging, checkpoints, resume.
+"""The one training engine: epochs, batching, device, seeds, the step options, callbacks.
 
 It never looks at the model's type: it calls `configure_optimizers`, `train_step` and
-`eval_step`. Data stay in memory as tensors (uint8 images) on the training device; each
-epoch draws a `torch.randperm` and slices it into batches (no per-sample DataLoader).
+`eval_step`, and updates weights only through the `Stepper` (training/step.py). Data stay
+in memory as tensors (uint8 images) on the training device; each epoch draws a
+`torch.randperm` and slices it into batches (no per-sample DataLoader).
+
+The engine writes no file: given a run directory, the `Trainer` puts the callbacks that
+persist it first (training/callbacks.py: metrics.jsonl, config.json on resume,
+checkpoints); without one it trains in memory.
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from latentforge import rundir
 from latentforge.errors import TrainingDiverged
 from latentforge.modes import evaluating
-from latentforge.training import checkpoint
+from latentforge.training.callbacks import Callback, run_directory_callbacks
+from latentforge.training.checkpoint import TrainerState
 from latentforge.training.device import resolve_device
+from latentforge.training.ema import EMA
+from latentforge.training.schedules import Schedule
 from latentforge.training.step import Stepper
 
 log = logging.getLogger(__name__)
-METRICS = rundir.METRICS
 NAN_CHECK_EVERY = 200  # steps between finiteness checks (each check syncs the device)
-
-
-class Callback:
-    """Hook into training; override what you need. `record` is the epoch's metrics line."""
-
-    def on_epoch_end(self, trainer: "Trainer", record: dict) -> None:
-        pass
-
-    def on_fit_end(self, trainer: "Trainer") -> None:
-        pass
+__all__ = ["Callback", "FitResult", "Trainer", "evaluate_model"]
 
 
 @dataclass
 class FitResult:
-    run_dir: Path
+    """What `Trainer.fit` returns: the metrics line of every epoch (resumed ones too)."""
+
     history: list[dict] = field(default_factory=list)
-    resumed_from_epoch: int = 0
 
 
 class Trainer:
-    """Train `model` on `splits` as `cfg.train` says, writing into `run_dir`."""
+    """Train `model` on `splits` as `cfg.train` says.
 
-    def __init__(self, model, splits, cfg, run_dir: Path, callbacks=()):
+    run_dir: the run directory to write (metrics, config on resume, checkpoints), or None
+        to train in memory (no file is written).
+    callbacks: run after the run directory's own, in order (training/callbacks.py).
+    generator: the shuffling RNG (default: a new one seeded with cfg.train.seed); a caller
+        that trains in phases passes one to continue its stream.
+    After `fit` the model holds the weights users load: the averaged ones when
+    train.ema_decay is on.
+    """
+
+    def __init__(self, model, splits, cfg, run_dir: Path | None = None, callbacks=(),
+                 generator: torch.Generator | None = None):
+        tc = cfg.train
+        tc.validate()
         self.model, self.splits, self.cfg = model, splits, cfg
-        self.run_dir = Path(run_dir)
-        self.callbacks = list(callbacks)
-        cfg.train.validate()
-        self.device = resolve_device(cfg.train.device)
-        self.generator = torch.Generator().manual_seed(cfg.train.seed)
-        self.optimizers = model.configure_optimizers(cfg.train)
-        self.stepper = Stepper(self.optimizers)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.callbacks = [*(run_directory_callbacks(self.run_dir, cfg) if self.run_dir
+                            else ()), *callbacks]
+        self.device = resolve_device(tc.device)
+        model.to(self.device)
+        self.generator = generator or torch.Generator().manual_seed(tc.seed)
+        self.optimizers = model.configure_optimizers(tc)
+        total = tc.epochs * self.steps_per_epoch(splits.train)
+        self.stepper = Stepper(self.optimizers, tc.clip_norm,
+                               Schedule.from_config(self.optimizers, tc, total),
+                               None if tc.ema_decay is None else EMA(model, tc.ema_decay))
+        self.state = TrainerState(0, 0)
+        self.history: list[dict] = []
+        self.stop_requested = False
 
     def fit(self, resume: bool = False) -> FitResult:
-        """Train until cfg.train.epochs. resume: continue from the run's newest checkpoint
-        (from the start when it has none yet); the config is then rewritten with the first
-        checkpoint of this fit, so a change that fails or diverges is never saved."""
+        """Train until cfg.train.epochs (or until a callback calls `stop`). resume: the
+        callbacks restore the run's newest checkpoint and history (from the start when it
+        has none yet)."""
         tc = self.cfg.train
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        self.model.to(self.device)
-        state = checkpoint.TrainerState(0, 0)
-        if resume:
-            state = checkpoint.load_checkpoint(self.run_dir, self.model, self.optimizers,
-                                               self.generator) or state
-            log.info("resuming %s after epoch %d", self.run_dir, state.epoch)
-        history = rundir.read_history(self.run_dir, upto=state.epoch) if resume else []
+        self.history, self.stop_requested = [], False
+        for cb in self.callbacks:
+            cb.on_fit_start(self, resume)
         train = _to_device(self.splits.train, self.device)
         valid = _to_device(self.splits.valid, self.device)
-        result = FitResult(self.run_dir, history, state.epoch)
-        for epoch in range(state.epoch, tc.epochs):
-            start = time.perf_counter()
-            record = {"epoch": epoch + 1}
-            record.update(self._train_epoch(train, epoch))
-            record.update({f"val_{k}": v for k, v in self.evaluate(valid).items()})
-            state = checkpoint.TrainerState(epoch + 1, state.step + self.steps_per_epoch(train))
-            record["step"], record["time_s"] = state.step, round(time.perf_counter() - start, 3)
-            self._check_finite(record, epoch)
-            history.append(record)
-            rundir.write_history(self.run_dir, history)
-            if resume and epoch == result.resumed_from_epoch:
-                self.cfg.save(self.run_dir / rundir.CONFIG)
-            checkpoint.save_checkpoint(self.run_dir, self.model, self.optimizers,
-                                       self.generator, state)
-            log.info("epoch %d: %s", epoch + 1, _fmt(record))
+        for epoch in range(self.state.epoch, tc.epochs):
+            if self.stop_requested:
+                break
+            self.history.append(self.run_epoch(train, valid, epoch))
             for cb in self.callbacks:
-                cb.on_epoch_end(self, record)
+                cb.on_epoch_end(self, self.history[-1])
+            log.info("epoch %d: %s", epoch + 1, _fmt(self.history[-1]))
+        if self.stepper.ema is not None:
+            self.stepper.ema.copy_to_model()
         for cb in self.callbacks:
             cb.on_fit_end(self)
-        return result
+        return FitResult(self.history)
+
+    def run_epoch(self, train, valid, epoch: int) -> dict:
+        """Train one epoch, validate, advance `state`; returns the epoch's metrics line.
+        TrainingDiverged when a loss or metric is NaN or infinite."""
+        start = time.perf_counter()
+        record = {"epoch": epoch + 1}
+        record.update(self.train_epoch(train, epoch))
+        record.update({f"val_{k}": v for k, v in self.evaluate(valid).items()})
+        self.state = TrainerState(epoch + 1, self.state.step + self.steps_per_epoch(train))
+        record["step"], record["time_s"] = self.state.step, round(time.perf_counter() - start, 3)
+        self._check_finite(record, epoch)
+        return record
+
+    def stop(self) -> None:
+        """End `fit` after the current epoch (its callbacks still run)."""
+        self.stop_requested = True
 
     def steps_per_epoch(self, data) -> int:
         """Batches per epoch; the last one may be smaller (as in Keras)."""
         return math.ceil(len(data) / self.cfg.train.batch_size)
 
-    def _train_epoch(self, data, epoch: int) -> dict:
-        """One pass over `data` in shuffled batches; returns batch-mean train losses."""
+    def train_epoch(self, data, epoch: int) -> dict:
+        """One pass over `data` (a TensorData on the device) in shuffled batches; returns
+        batch-mean train losses. Does not advance `state` (see `run_epoch`)."""
         self.model.train()
         n, bs = len(data), self.cfg.train.batch_size
         perm = torch.randperm(n, generator=self.generator).to(self.device)
-        steps = self.steps_per_epoch(data)
+        steps, done = self.steps_per_epoch(data), self.state.step
+        hooks = [cb for cb in self.callbacks
+                 if type(cb).on_batch_end is not Callback.on_batch_end]
         sums: dict[str, list] = {}
         bar = _progress(steps, epoch, self.cfg.train)
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
             y = data.y.index_select(0, idx) if data.y is not None else None
             out = self.model.train_step(data.batch(idx), y, self.stepper)
+            self.stepper.end_batch()
             for k, v in out.items():
                 sums.setdefault(k, []).append(v)
+            for cb in hooks:
+                cb.on_batch_end(self, done + i + 1, out)
             if (i + 1) % NAN_CHECK_EVERY == 0:
                 self._check_step(sums["loss"][-NAN_CHECK_EVERY:], epoch, i)
             if bar is not None:
@@ -122,10 +148,16 @@ class Trainer:
             bar.close()
         return means
 
+    def averaged(self):
+        """A context with the averaged weights in the model (train.ema_decay; else none)."""
+        return self.stepper.ema.swapped() if self.stepper.ema is not None else nullcontext()
+
     @torch.inference_mode()
     def evaluate(self, data) -> dict[str, float]:
-        """Metrics of `eval_step` averaged over `data` (weighted by batch size)."""
-        return evaluate_model(self.model, data, self.cfg.train.eval_batch_size)
+        """Metrics of `eval_step` averaged over `data` (weighted by batch size), with the
+        averaged weights when train.ema_decay is on."""
+        with self.averaged():
+            return evaluate_model(self.model, data, self.cfg.train.eval_batch_size)
 
     def _check_step(self, losses: list, epoch: int, step: int) -> None:
         if not bool(torch.isfinite(torch.stack(losses)).all()):
@@ -136,13 +168,11 @@ class Trainer:
             self._diverged(epoch, "the end of the epoch")
 
     def _diverged(self, epoch: int, where: str):
-        kept = checkpoint.latest_checkpoint(self.run_dir)
-        keep = (f"the checkpoint after epoch {epoch} is kept" if kept else
-                "no checkpoint was written")
+        notes = [n for cb in self.callbacks if (n := cb.on_diverged(self, epoch))]
+        kept = "; ".join(notes) or "nothing was saved (training in memory)"
         raise TrainingDiverged(
             f"Training diverged (loss is NaN or infinite) in epoch {epoch + 1} at {where}; "
-            f"{keep} in '{self.run_dir}'. Lower train.lr (now {self.cfg.train.lr}) and "
-            "train again.")
+            f"{kept}. Lower train.lr (now {self.cfg.train.lr}) and train again.")
 
 
 @torch.inference_mode()

@@ -9,7 +9,9 @@ at the next epoch. View with ``tensorboard --logdir runs``.
 from __future__ import annotations
 
 from latentforge.errors import ConfigError
-from latentforge.training.engine import Callback
+from pathlib import Path
+
+from latentforge.training.callbacks import Callback
 
 TB_DIR = "tensorboard"
 MISSING = "train.tensorboard=true needs TensorBoard: pip install 'latentforge[tensorboard]'"
@@ -25,22 +27,24 @@ def summary_writer_cls():
 
 
 class TensorBoardLogger(Callback):
-    """Writes each epoch record's numeric values to RUN/tensorboard/ (step = epoch)."""
+    """Writes each epoch record's numeric values to `log_dir` (RUN/tensorboard/; step =
+    epoch). The folder is created with the first epoch."""
 
-    def __init__(self, writer_cls=None):
+    def __init__(self, log_dir: Path, writer_cls=None):
+        self.log_dir = Path(log_dir)
         self.writer_cls = writer_cls
         self.writer = None
 
     @classmethod
-    def checked(cls) -> "TensorBoardLogger":
-        """A logger whose TensorBoard import already succeeded (else ConfigError), so a
-        missing package fails before the run directory is touched."""
-        return cls(summary_writer_cls())
+    def checked(cls, run_dir: Path) -> "TensorBoardLogger":
+        """A logger into RUN/tensorboard/ whose TensorBoard import already succeeded (else
+        ConfigError), so a missing package fails before the run directory is touched."""
+        return cls(Path(run_dir) / TB_DIR, summary_writer_cls())
 
     def on_epoch_end(self, trainer, record: dict) -> None:
         if self.writer is None:
             writer_cls = self.writer_cls or summary_writer_cls()
-            self.writer = writer_cls(log_dir=str(trainer.run_dir / TB_DIR))
+            self.writer = writer_cls(log_dir=str(self.log_dir))
         step = int(record["epoch"])
         for key, value in record.items():
             if key != "epoch" and isinstance(value, (int, float)) \

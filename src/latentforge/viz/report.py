@@ -5,8 +5,9 @@ no external URL; images are embedded as ``data:image/png;base64`` URIs, so the f
 mailed or archived alone. All text from the run (names, config values, file names) is escaped
 with `html.escape`. Missing pieces (no metrics yet, no figures) become a short note.
 
-Torch is not imported: a report only reads config.json, metrics.jsonl, result JSON files
-and PNGs, and draws the curves with matplotlib.
+Torch is not imported: a report only reads config.json and metrics.jsonl (through
+`latentforge.rundir`, like every reader: the history the newest checkpoint covers), result
+JSON files and PNGs, and draws the curves with matplotlib.
 """
 from __future__ import annotations
 
@@ -18,13 +19,11 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from latentforge.errors import RunError
+from latentforge import rundir
 
 log = logging.getLogger(__name__)
 REPORT = "report.html"
-CONFIG = "config.json"      # = api.CONFIG (not imported: api imports torch)
-METRICS = "metrics.jsonl"   # = training.engine.METRICS
-SECTIONS = ("model", "data", "train")
+SECTIONS = ("model", "data", "train")  # = config.SECTIONS (not imported: it imports torch)
 RESULT_FILES = ("evaluation.json", "probes.json")  # written by `evaluate` and `probe`
 NOT_PLOTTED = ("epoch", "step")  # the x axis and a counter that only mirrors it
 CSS = """
@@ -49,8 +48,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None,
     from latentforge.io import atomic_write_text
 
     run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir)
-    history = read_history(run_dir)
+    cfg = rundir.read_config_dict(run_dir)
+    history = rundir.read_history(run_dir)
     sections = [("Configuration", config_html(cfg)),
                 ("Learning curves", curves_html(history)),
                 ("Metrics", metrics_html(history, run_dir)),
@@ -61,37 +60,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None,
     atomic_write_text(out, render_page(title, header_html(cfg, run_dir, history), sections))
     log.info("wrote %s", out)
     return out
-
-
-def read_run_config(run_dir: Path) -> dict:
-    """The saved config.json of a run as a dict; RunError if absent or not a JSON table."""
-    path = run_dir / CONFIG
-    if not path.is_file():
-        raise RunError(f"'{run_dir}' is not a latentforge run directory (no {CONFIG}); "
-                       "pass the folder `latentforge train` wrote, e.g. runs/stacked_ae-book.")
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunError(f"'{path}' is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict):
-        raise RunError(f"'{path}' should hold a JSON table with model_name and sections.")
-    return data
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    """The rows of metrics.jsonl ([] if absent); unreadable lines (a kill mid-write) skipped."""
-    path, rows = run_dir / METRICS, []
-    if not path.is_file():
-        return rows
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line) if line.strip() else None
-        except ValueError:
-            log.warning("skipping an unreadable line of %s", path)
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def _esc(value) -> str:
@@ -201,7 +169,7 @@ def curves_html(history: list[dict]) -> str:
     """Every numeric metric per epoch as one embedded PNG (a note when there is none)."""
     panels = metric_series(history)
     if not panels:
-        return _note(f"No {METRICS} entries yet: no epoch has finished.")
+        return _note(f"No {rundir.METRICS} entries yet: no epoch has finished.")
     buf = io.BytesIO()
     curves_figure(panels).savefig(buf, format="png", dpi=90)
     return img_html(buf.getvalue(), "metrics per epoch (train and val_ on the same panel)")
@@ -235,7 +203,7 @@ def metrics_html(history: list[dict], run_dir: Path) -> str:
             head, rows = ("metric", "final"), list(last.items())
         parts = [table_html(rows, head)]
     else:
-        parts = [_note(f"No {METRICS} entries yet.")]
+        parts = [_note(f"No {rundir.METRICS} entries yet.")]
     for name in RESULT_FILES:
         parts.append(_result_file_html(run_dir / name))
     return "".join(parts)

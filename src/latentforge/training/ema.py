@@ -1,0 +1,68 @@
+"""An exponential moving average of a model's parameters (``train.ema_decay``).
+
+After every engine step: ``avg = decay * avg + (1 - decay) * param`` (computed as
+``avg.lerp_(param, 1 - decay)``). Buffers (batch-norm statistics, counters) are not
+averaged: the averaged model uses the live model's buffers. `swapped(model)` puts the
+averages into the model for a block (evaluation, samples) and restores the raw weights
+exactly afterwards, so training continues bitwise as if nothing had happened.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+class EMA:
+    """The averaged parameters of `model`, starting from its current weights."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = float(decay)
+        self.params = [p for p in model.parameters()]
+        self.average = [p.detach().clone() for p in self.params]
+        # every state_dict name of a parameter (tied weights appear under several names)
+        index = {id(p): i for i, p in enumerate(self.params)}
+        self.names = {name: index[id(p)]
+                      for name, p in model.named_parameters(remove_duplicate=False)}
+
+    @torch.no_grad()
+    def reset(self) -> None:
+        """Restart the averages at the current parameters."""
+        for avg, p in zip(self.average, self.params):
+            avg.copy_(p.detach())
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Move the averages towards the current parameters (after an optimizer step)."""
+        weight = 1.0 - self.decay
+        for avg, p in zip(self.average, self.params):
+            avg.lerp_(p.detach(), weight)
+
+    @contextmanager
+    def swapped(self):
+        """The averaged weights in the model for the block, the raw ones after."""
+        with torch.no_grad():
+            raw = [p.detach().clone() for p in self.params]
+            self.copy_to_model()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, r in zip(self.params, raw):
+                    p.copy_(r)
+
+    @torch.no_grad()
+    def copy_to_model(self) -> None:
+        """Overwrite the model's parameters with the averages (training is over)."""
+        for p, avg in zip(self.params, self.average):
+            p.copy_(avg)
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore the averages from a state dict of the averaged model (the checkpoint's
+        averaged weights; buffers in it are ignored). KeyError names a missing parameter."""
+        for name, i in self.names.items():
+            if name not in state:
+                raise KeyError(f"no average for parameter '{name}'")
+            self.average[i].copy_(state[name])
