@@ -100,7 +100,7 @@ def test_interpolate_every_method(cli, runs, key, method, tmp_path):
 def test_interpolation_paths_end_at_the_real_images_codings(runs):
     import torch
 
-    from latentforge.viz.interpolation import interpolation_grid
+    from latentforge.generation.paths import interpolation_grid
 
     run = lf.load_run(runs["vae"])
     images, cols = interpolation_grid(run, "lerp", steps=5, pairs=2, seed=1)
@@ -111,6 +111,60 @@ def test_interpolation_paths_end_at_the_real_images_codings(runs):
         ends = run.model.decode(run.encode(data.batch(idx)))
     assert torch.allclose(images[0], ends[0], atol=1e-5)   # pair 0 starts at item 0
     assert torch.allclose(images[4], ends[2], atol=1e-5)   # and ends at item 2
+
+
+
+@pytest.mark.parametrize("method", ["lerp", "slerp"])
+def test_every_interpolation_row_runs_between_its_decoded_end_points(runs, method):
+    import torch
+
+    from latentforge.tasks import interpolate
+
+    run = lf.load_run(runs["ae"])
+    result = interpolate(run, method, steps=5, pairs=3, seed=2)
+    rows = result.images.reshape(3, 5, *result.images.shape[1:])
+    data = run.split("valid")
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(2))[:6]
+    with torch.inference_mode():
+        ends = run.model.decode(run.encode(data.batch(idx))).numpy()
+    np.testing.assert_allclose(rows[:, 0], ends[:3], atol=1e-5)   # row r starts at item r
+    np.testing.assert_allclose(rows[:, -1], ends[3:], atol=1e-5)  # and ends at item r + 3
+    assert np.abs(rows[:, 2] - rows[:, 0]).max() > 1e-3  # and moves in between
+
+
+def test_grid_keeps_the_prior_codings_at_its_corners(runs):
+    import torch
+
+    from latentforge.tasks import interpolate
+
+    run = lf.load_run(runs["vae"])
+    result = interpolate(run, "grid", seed=3)
+    assert result.images.shape[0] == 35 and result.n_cols == 7
+    codes = torch.randn(12, run.model.coding_dim, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        corners = run.model.decode(codes[[0, 3, 8, 11]]).numpy()
+    np.testing.assert_allclose(result.images[[0, 6, 28, 34]], corners, atol=1e-5)
+
+
+def test_each_traverse_row_sweeps_its_own_dimension(runs):
+    import torch
+
+    from latentforge.tasks import interpolate
+
+    run = lf.load_run(runs["vae"])
+    steps, dim = 4, run.model.coding_dim
+    result = interpolate(run, "traverse", steps=steps, seed=0)
+    assert result.images.shape[0] == min(10, dim) * steps and result.n_cols == steps
+    data = run.split("valid")
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:1]
+    z = run.encode(data.batch(idx))[0]
+    for d in range(min(10, dim)):
+        codes = z.repeat(steps, 1)
+        codes[:, d] = torch.linspace(-3, 3, steps)  # prior units: the VAE has a prior
+        with torch.inference_mode():
+            expected = run.model.decode(codes).numpy()
+        np.testing.assert_allclose(result.images[d * steps:(d + 1) * steps], expected,
+                                   atol=1e-5)
 
 
 def test_evaluate_vae_reports_likelihood(cli, runs):

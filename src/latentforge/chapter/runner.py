@@ -4,7 +4,9 @@ the "book vs ours" rows, the figures and the wall time.
 Layout: OUT/<section key>/ is that section's run (or greedy root), OUT/<key>/section.json its
 result; a section whose section.json was written by the same profile is reused, so an
 interrupted chapter continues where it stopped. OUT/chapter.json and OUT/chapter.html
-(`page.write_chapter_page`) gather everything.
+(`page.write_chapter_page`) gather everything. Sections train with `latentforge.train`
+and use the runs through `latentforge.tasks` (map, samples, interpolation, sample metrics,
+pretraining, greedy training), as the CLI does.
 """
 from __future__ import annotations
 
@@ -173,33 +175,31 @@ def _pca_extra(run, profile, result, section) -> None:
 
 
 def _map_extra(run, profile, result, section) -> None:
-    from latentforge.viz.maps import latent_map_png
+    from latentforge.tasks import map_codings
 
-    latent_map_png(run, "tsne", "valid", MAP_POINTS[profile])
+    map_codings(run, "tsne", "valid", MAP_POINTS[profile])
 
 
 def _samples_extra(run, profile, result, section) -> None:
-    from latentforge.generation.sampling import draw_samples
-    from latentforge.viz.figures import image_grid, save_figure
+    from latentforge.tasks import generate, samples_png
 
-    images = draw_samples(run.model, 40, 0).numpy()
-    save_figure(image_grid(images, n_cols=10), Path(run.path) / "figures" / "generated.png")
+    samples_png(run, generate(run, 40, 0), n_cols=10)
 
 
 def _interpolate_extra(run, profile, result, section) -> None:
-    from latentforge.viz.interpolation import interpolation_png
+    from latentforge.tasks import interpolation_figure
 
-    interpolation_png(run, "grid")
+    interpolation_figure(run, "grid")
 
 
 def _sample_metrics_extra(run, profile, result, section) -> None:
     """FID and class coverage of generated samples (Fashion-MNIST runs only)."""
-    from latentforge.evaluation.sample_quality import SOURCES, sample_quality
+    from latentforge.tasks import evaluate_run
 
     n = SAMPLES[profile]
-    if not n or run.config.data.source not in SOURCES:
+    q = evaluate_run(run, splits=(), samples=n, k=0).samples if n else None
+    if q is None:
         return
-    q = sample_quality(run, n)
     result.rows += [[f"FID ({n} samples)", "-", f"{q['fid']:.1f}"],
                     ["classes covered", "-", f"{q['classes_covered']}/10"]]
 
@@ -207,34 +207,33 @@ def _sample_metrics_extra(run, profile, result, section) -> None:
 def _pretrain_section(section: Section, out: Path, profile: str, result) -> None:
     """The book's 500-label comparison on the stacked section's encoder."""
     from latentforge.api import load_run
-    from latentforge.evaluation.pretrain import PretrainRecipe, pretrain_classifier
+    from latentforge.tasks import pretrain, write_pretrain
+    from latentforge.tasks.representation import pretrain_recipe
 
     run = load_run(out / "stacked")
-    labels, recipe = (500, PretrainRecipe()) if profile != "smoke" else \
-        (50, PretrainRecipe(epochs=2, frozen_epochs=1))
-    res = pretrain_classifier(run, labels, recipe, PRETRAIN_SEEDS[profile], "valid")
+    labels, recipe = (500, pretrain_recipe()) if profile != "smoke" else \
+        (50, pretrain_recipe(epochs=2, frozen_epochs=1))
+    res = pretrain(run, labels, recipe, PRETRAIN_SEEDS[profile], "valid")
     result.recipe = (f"{labels} labels, encoder of the stacked section, seeds "
                      f"{PRETRAIN_SEEDS[profile]}")
-    atomic_write_text(out / section.key / "pretrain.json",
-                      json.dumps(res.to_dict(), indent=2) + "\n")
+    write_pretrain(run, res, labels, "valid", out / section.key / "pretrain.json")
     for (metric, book), variant in zip(section.book, ("scratch", "frozen", "finetuned")):
         result.rows.append([metric, book, f"{res.mean(variant):.4f}"])
 
 
 def _greedy_section(section: Section, out: Path, profile: str, result) -> None:
     from latentforge.api import load_run
-    from latentforge.training.greedy import GreedyRecipe, train_greedy
-    from latentforge.viz.run_figures import reconstruction_pngs
+    from latentforge.tasks import greedy, reconstruct
 
     epochs = 1 if profile == "smoke" else 10  # the book's 10 epochs per phase
-    overrides = ["train.progress=false", *(SMOKE_DATA if profile == "smoke" else ())]
+    overrides = SMOKE_DATA if profile == "smoke" else ()
     result.recipe = f"greedy phases 100, 30 and fine-tuning, {epochs} epochs each"
-    summary = train_greedy(out / section.key, GreedyRecipe(
-        epochs=epochs, finetune_epochs=epochs, overrides=overrides), overwrite=True)
+    summary = greedy(out, section.key, (100, 30), epochs, epochs, overrides=overrides,
+                     progress=False, overwrite=True).summary
     ours = [summary["phase1"].get("val_loss"), summary["phase2"].get("val_loss"),
             summary["stack"].get("val_loss"), summary["stack"].get("val_rounded_accuracy")]
     result.rows += [[m, b, _fmt(v)] for (m, b), v in zip(section.book, ours)]
-    reconstructions = reconstruction_pngs(load_run(out / section.key / "stack"))
+    reconstructions = reconstruct(load_run(out / section.key / "stack"))
     result.figures.append(reconstructions.relative_to(out).as_posix())
 
 
