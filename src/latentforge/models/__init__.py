@@ -1,6 +1,7 @@
-"""Built-in models; importing this package registers them all."""
-from latentforge.models import autoencoders  # noqa: F401
-from latentforge.models import conv  # noqa: F401
-from latentforge.models import recurrent  # noqa: F401
-from latentforge.models import vae  # noqa: F401
-from latentforge.models import gan  # noqa: F401
+"""Built-in models; importing this package imports every module in it, and the model
+modules register their models (`registry.register`), so a new model is one new module."""
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -35,7 +35,6 @@ class Model(nn.Module, metaclass=_InitAfterBuild):
     cfg: the model's config dataclass; sample_shape: shape of one input item, e.g. (1, 28, 28).
     """
 
-    family: ClassVar[str] = "model"
     # What every model of the class can do: "encode" (x -> codings), "reconstruct",
     # "decode" (codings -> items), "generate" (samples from a prior), "posterior" (a VAE's
     # q(z|x)), "discriminate" (a GAN's D). `capabilities()` adds what depends on the
@@ -83,7 +82,6 @@ class Autoencoder(Model):
 
     OUTPUTS = ("sigmoid", "linear", "selu")
 
-    family = "autoencoder"
     CAPABILITIES = frozenset({"encode", "reconstruct", "decode"})
 
     def encode(self, x: Tensor) -> Tensor:

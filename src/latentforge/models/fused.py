@@ -16,7 +16,6 @@ from torch import Tensor, nn
 # SELU constants (Klambauer et al. 2017), as in torch and Keras.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-SUPPORTED_ACTIVATIONS = (nn.SELU, nn.Identity)
 
 
 def dense_stack(module: nn.Module) -> tuple[list[nn.Linear], list[str]] | None:

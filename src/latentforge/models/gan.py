@@ -66,7 +66,6 @@ class GAN(Model):
     (tanh G; reals are rescaled x * 2 - 1). Data in and out of the public methods is [0, 1].
     """
 
-    family = "gan"
     CAPABILITIES = frozenset({"generate", "decode", "discriminate"})
     tanh_range = False
 

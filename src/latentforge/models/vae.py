@@ -145,7 +145,6 @@ class VariationalAutoencoder(Autoencoder):
     variational_ae(x) samples z instead); generate(n) -> decoded prior samples.
     """
 
-    family = "vae"
     CAPABILITIES = Autoencoder.CAPABILITIES | {"generate", "posterior"}
 
     def __init__(self, cfg: VAEConfig, sample_shape):
