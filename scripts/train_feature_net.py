@@ -15,14 +15,18 @@ metadata keys differently, so compare tensors, not file bytes).
 Writes ``--out`` (default: the package's ``assets/fashion_cnn.safetensors``) with the
 metadata: test and valid accuracy, seed, epochs, batch size, learning rate, threads, torch
 version, train size and ``data_sha256`` (SHA-256 of the uint8 images and int64 labels
-of train, valid and test, in that order). Prints one JSON summary line at the end.
+of train, valid and test, in that order). Prints one line per epoch (the engine's mean
+batch loss and the validation accuracy) and one JSON summary line at the end.
+
+Training runs through latentforge's one engine, in memory (`FeatureNetTraining`: the CNN
+under the engine's model contract; the engine's cosine schedule; the flips drawn from the
+engine's shuffling generator, as before, so the weights are those of the earlier loop).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -30,9 +34,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from latentforge.config import RunConfig, TrainConfig
 from latentforge.data import DataConfig, load_data
-from latentforge.data.dataset import TensorData
-from latentforge.evaluation.featurenet import FashionCNN, predict_classes, save_feature_net
+from latentforge.data.dataset import Splits, TensorData
+from latentforge.evaluation.featurenet import (INPUT_SHAPE, FashionCNN, predict_classes,
+                                               save_feature_net)
+from latentforge.models.base import Model
+from latentforge.training.callbacks import Callback
+from latentforge.training.engine import Trainer
 
 DEFAULT_OUT = (Path(__file__).resolve().parents[1] / "src" / "latentforge" / "assets"
                / "fashion_cnn.safetensors")
@@ -66,28 +75,47 @@ def accuracy(net: FashionCNN, data: TensorData) -> float:
     return float((pred == data.y).float().mean())
 
 
-def train_epoch(net, opt, sched, data: TensorData, batch_size: int, gen) -> float:
-    """One shuffled pass with random horizontal flips; returns the mean training loss."""
-    net.train()
-    perm = torch.randperm(len(data), generator=gen)
-    total, n = 0.0, 0
-    for i in range(0, len(data), batch_size):
-        idx = perm[i:i + batch_size]
-        xb, yb = data.batch(idx), data.y.index_select(0, idx)
-        flip = torch.rand(len(idx), generator=gen) < 0.5
-        xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-        loss = F.cross_entropy(net(xb.contiguous(memory_format=torch.channels_last)), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        total, n = total + float(loss.detach()) * len(idx), n + len(idx)
-    return total / n
+class FeatureNetTraining(Model):
+    """`FashionCNN` under the engine's contract: Adam (torch's default implementation) at
+    train.lr, random horizontal flips drawn from `flips` (the engine's shuffling generator),
+    channels_last input, cross-entropy on logits."""
+
+    def __init__(self, net: FashionCNN, flips: torch.Generator):
+        super().__init__(None, INPUT_SHAPE)
+        self.net, self.flips = net, flips
+
+    def init_weights(self) -> None:
+        """Nothing: the network arrives initialised."""
+
+    def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
+        return {"main": torch.optim.Adam(self.net.parameters(), lr=train_cfg.lr)}
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.contiguous(memory_format=torch.channels_last))
+
+    def train_step(self, x, y, step):
+        flip = torch.rand(len(x), generator=self.flips) < 0.5
+        loss = F.cross_entropy(self.logits(torch.where(flip[:, None, None, None],
+                                                       x.flip(-1), x)), y)
+        step.step("main", loss)
+        return {"loss": loss.detach()}
+
+    def eval_step(self, x, y):
+        logits = self.logits(x)
+        return {"loss": F.cross_entropy(logits, y),
+                "accuracy": (logits.argmax(1) == y).float().mean()}
 
 
-def cosine(total_steps: int):
-    """LambdaLR factor: cosine decay from 1 to 0 over ``total_steps``."""
-    return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+class PrintEpoch(Callback):
+    """One line per epoch: loss, validation accuracy, seconds since the start."""
+
+    def __init__(self, epochs: int):
+        self.epochs, self.start = epochs, time.perf_counter()
+
+    def on_epoch_end(self, trainer, record: dict) -> None:
+        print(f"epoch {record['epoch']}/{self.epochs} loss {record['loss']:.4f} valid_acc "
+              f"{record['val_accuracy']:.4f} ({time.perf_counter() - self.start:.0f} s)",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,15 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     checksum = data_sha256(splits)
     train = splits.train.head(args.limit_train)
     net = FashionCNN().to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    steps = args.epochs * math.ceil(len(train) / args.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine(steps))
+    train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer="adam",
+                            lr=args.lr, schedule="cosine", device="cpu", progress=False,
+                            eval_batch_size=1000, seed=args.seed)
+    cfg = RunConfig("fashion_cnn", "script", None, train=train_cfg)
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(net, opt, sched, train, args.batch_size, gen)
-        print(f"epoch {epoch}/{args.epochs} loss {loss:.4f} valid_acc "
-              f"{accuracy(net, splits.valid):.4f} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+    Trainer(FeatureNetTraining(net, gen), Splits("fashion-mnist", train, splits.valid, None),
+            cfg, callbacks=[PrintEpoch(args.epochs)], generator=gen).fit()
     seconds = time.perf_counter() - start
     meta = {"test_accuracy": round(accuracy(net, splits.test), 4),
             "valid_accuracy": round(accuracy(net, splits.valid), 4),
