@@ -242,3 +242,20 @@ def test_in_memory_trainer_equals_a_run_directory(tmp_path):
     assert all(torch.equal(v, on_disk.model.state_dict()[k])
                for k, v in model.state_dict().items())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_options_turned_on_or_off_at_resume(tmp_path):
+    """An average or schedule turned on at resume starts from the checkpoint's raw weights
+    and step; turned off, load_run reads the raw weights again."""
+    run_dir = tmp_path / "r"
+    lf.train("stacked_ae", overrides=[*TINY, "train.epochs=1"], run_dir=run_dir)
+    on = lf.train("stacked_ae", run_dir=run_dir, resume=True, overrides=[
+        "train.epochs=2", "train.ema_decay=0.5", 'train.schedule="step"', "train.step_size=2"])
+    assert rundir.weights_path(run_dir).name == rundir.AVERAGED
+    assert [r["epoch"] for r in on.history] == [1, 2]
+    off = lf.train("stacked_ae", run_dir=run_dir, resume=True,
+                   overrides=["train.epochs=3", "train.ema_decay=null"])
+    assert rundir.weights_path(run_dir).name == rundir.WEIGHTS
+    loaded = lf.load_run(run_dir)
+    assert all(torch.equal(v, off.model.state_dict()[k])
+               for k, v in loaded.model.state_dict().items())
