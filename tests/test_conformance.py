@@ -204,43 +204,6 @@ def test_resume_equals_uninterrupted(name, tmp_path):
     assert latentforge.load_run(resumed.path).config.train.epochs == 2
 
 
-STEP_OPTIONS = ("train.ema_decay=0.9", "train.clip_norm=0.5", 'train.schedule="cosine"',
-                "train.warmup_steps=3")
-
-
-class _StopAfterFirstEpoch(Callback):
-    """Ends the fit after epoch 1 (a run stopped there, its config still asking for 2)."""
-
-    def on_epoch_end(self, trainer, record):
-        if record["epoch"] == 1:
-            trainer.stop()
-
-
-def _checkpoint_tensors(run_dir) -> dict:
-    """Every tensor of the newest checkpoint: raw and averaged weights."""
-    from safetensors.torch import load_file
-
-    folder = checkpoint.latest_checkpoint(run_dir)
-    return {f"{f.name}:{k}": v for f in sorted(folder.glob("*.safetensors"))
-            if f.name != "rng.safetensors" for k, v in load_file(str(f)).items()}
-
-
-def test_resume_with_step_options_equals_uninterrupted(name, tmp_path):
-    """EMA + clipping + cosine schedule with warm-up, stopped after epoch 1 and resumed:
-    raw weights, averaged weights and metrics bitwise equal to an uninterrupted run."""
-    whole = _train(name, tmp_path / "whole", *STEP_OPTIONS, epochs=2)
-    _train(name, tmp_path / "part", *STEP_OPTIONS, epochs=2,
-           callbacks=[_StopAfterFirstEpoch()])
-    assert [r["epoch"] for r in _metrics(tmp_path / "part")] == [1]
-    resumed = latentforge.train(name, run_dir=tmp_path / "part", resume=True)
-    _assert_same_state(_state(whole.model), _state(resumed.model))
-    _assert_same_state(_checkpoint_tensors(whole.path), _checkpoint_tensors(resumed.path))
-    assert (tmp_path / "part" / "trainer_state").is_dir()
-    drop = ("time_s",)
-    assert [{k: v for k, v in r.items() if k not in drop} for r in _metrics(resumed.path)] \
-        == [{k: v for k, v in r.items() if k not in drop} for r in whole.history]
-
-
 def test_resume_when_already_done_trains_nothing(name, tmp_path):
     run = _train(name, tmp_path / "run", epochs=1)
     again = latentforge.train(name, run_dir=run.path, resume=True)

@@ -2,6 +2,7 @@
 average of the weights, learning-rate schedules; and training in memory (no file)."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,7 +11,7 @@ from safetensors.torch import load_file
 
 import latentforge as lf
 from conftest import make_tiny_cfg
-from latentforge import rundir
+from latentforge import registry, rundir
 from latentforge.config import TrainConfig
 from latentforge.errors import ConfigError
 from latentforge.training import checkpoint
@@ -259,3 +260,50 @@ def test_options_turned_on_or_off_at_resume(tmp_path):
     loaded = lf.load_run(run_dir)
     assert all(torch.equal(v, off.model.state_dict()[k])
                for k, v in loaded.model.state_dict().items())
+
+
+# ---------------------------------------------------------------- every model
+
+STEP_OPTIONS = ("train.ema_decay=0.9", "train.clip_norm=0.5", 'train.schedule="cosine"',
+                "train.warmup_steps=3")
+
+
+def _checkpoint_tensors(run_dir) -> dict:
+    """Every tensor of the newest checkpoint: raw and averaged weights."""
+    from safetensors.torch import load_file
+
+    folder = checkpoint.latest_checkpoint(run_dir)
+    return {f"{f.name}:{k}": v for f in sorted(folder.glob("*.safetensors"))
+            if f.name != "rng.safetensors" for k, v in load_file(str(f)).items()}
+
+
+def _metrics(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"tensor '{k}' differs"
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_resume_with_step_options_equals_uninterrupted(name, tmp_path):
+    """Every registered model (tiny preset): EMA + clipping + cosine schedule with warm-up,
+    stopped after epoch 1 and resumed: raw weights, averaged weights and metrics bitwise
+    equal to an uninterrupted run."""
+    cfg = lambda: make_tiny_cfg(name, *STEP_OPTIONS, epochs=2)  # noqa: E731
+    whole = lf.train(cfg(), run_dir=tmp_path / "whole")
+    lf.train(cfg(), run_dir=tmp_path / "part", callbacks=[_StopAfterFirstEpoch()])
+    assert [r["epoch"] for r in _metrics(tmp_path / "part")] == [1]
+    resumed = lf.train(name, run_dir=tmp_path / "part", resume=True)
+    _assert_same_state(_state(whole.model), _state(resumed.model))
+    _assert_same_state(_checkpoint_tensors(whole.path), _checkpoint_tensors(resumed.path))
+    assert (tmp_path / "part" / "trainer_state").is_dir()
+    drop = ("time_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in _metrics(resumed.path)] \
+        == [{k: v for k, v in r.items() if k not in drop} for r in whole.history]
