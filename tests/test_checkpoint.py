@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 import latentforge as lf
-from latentforge.io import atomic_write_text
+from latentforge.atomic import atomic_write_text
 from latentforge.training import checkpoint
 
 OVERRIDES = ["data.source=\"digits\"", "model.hidden=[16,4]", "train.progress=false",

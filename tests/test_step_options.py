@@ -200,14 +200,14 @@ def test_fused_dense_step_with_schedule_and_average_resumes_bitwise(tmp_path):
 @pytest.fixture
 def no_writes(tmp_path, monkeypatch):
     """An empty working folder, and the library's writers made to fail."""
-    from latentforge import io
+    from latentforge import atomic
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a file was written: {args[:1]}")
 
     monkeypatch.chdir(tmp_path)
     for name in ("atomic_write_text", "atomic_write_bytes", "atomic_path"):
-        monkeypatch.setattr(io, name, refuse)
+        monkeypatch.setattr(atomic, name, refuse)
     monkeypatch.setattr(checkpoint, "_write_synced", refuse)
     return tmp_path
 

@@ -3,7 +3,9 @@
 Public API (everything else is internal)::
 
     train(model, recipe="book", overrides=(), run_dir=None, resume=False) -> Run
+        (run_dir=False trains in memory and writes no file)
     load_run(path) -> Run
+    tasks          the use cases on a run: evaluate_run, score_anomalies, search, ...
     build_config(model, recipe="book", file=None, overrides=()) -> RunConfig
     available_models() -> list of registered model names
     AutoencoderTransformer(model="stacked_ae", ...)  # scikit-learn transformer (codings)
@@ -11,7 +13,7 @@ Public API (everything else is internal)::
 __version__ = "0.1.0"
 
 __all__ = ["AutoencoderTransformer", "Run", "RunConfig", "build_config", "available_models",
-           "load_run", "train", "__version__"]
+           "load_run", "tasks", "train", "__version__"]
 
 
 def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until needed)
@@ -27,6 +29,10 @@ def __getattr__(name):  # lazy: `import latentforge` stays light (no torch until
         from latentforge.estimator import AutoencoderTransformer
 
         return AutoencoderTransformer
+    if name == "tasks":
+        import latentforge.tasks
+
+        return latentforge.tasks
     if name == "available_models":
         from latentforge.registry import names
 

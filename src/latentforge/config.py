@@ -165,7 +165,7 @@ class RunConfig:
         }
 
     def save(self, path: Path) -> None:
-        from latentforge.io import atomic_write_text
+        from latentforge.atomic import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 

@@ -206,6 +206,6 @@ def _epoch(row: dict) -> int:
 
 def write_history(run_dir: Path, rows: list[dict]) -> None:
     """Replace metrics.jsonl with `rows` atomically (never a cut line)."""
-    from latentforge.io import atomic_write_text
+    from latentforge.atomic import atomic_write_text
 
     atomic_write_text(Path(run_dir) / METRICS, "".join(json.dumps(r) + "\n" for r in rows))

@@ -6,7 +6,7 @@ import html
 from datetime import datetime
 from pathlib import Path
 
-from latentforge.io import atomic_write_text
+from latentforge.atomic import atomic_write_text
 from latentforge.viz.report import img_html, render_page, table_html
 
 PROFILE_NOTES = {

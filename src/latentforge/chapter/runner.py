@@ -18,7 +18,7 @@ from pathlib import Path
 
 from latentforge.chapter.sections import ACC, LOSS, PROFILES, SECTIONS, Section
 from latentforge.errors import ConfigError
-from latentforge.io import atomic_write_text
+from latentforge.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 RESULT = "section.json"

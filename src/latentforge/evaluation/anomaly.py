@@ -83,7 +83,7 @@ def discriminator_score(model, x: Tensor, batch_size: int = 1000) -> Tensor:
     """Minus D's raw score of each item (eval mode): (N, ...) -> (N,)."""
     import torch
 
-    from latentforge.modes import evaluating
+    from latentforge.models.base import evaluating
 
     with torch.inference_mode(), evaluating(model):
         return torch.cat([-model.score(model.to_model(xb)).reshape(-1)

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from latentforge.errors import DataError
-from latentforge.io import atomic_path
-from latentforge.modes import evaluating
+from latentforge.atomic import atomic_path
+from latentforge.models.base import evaluating
 
 FORMAT = "latentforge.fashion_cnn/1"
 INPUT_SHAPE = (1, 28, 28)

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from latentforge.errors import RunError
 from latentforge.models.vae import kl_divergence, reparameterize
-from latentforge.modes import evaluating
+from latentforge.models.base import evaluating
 
 LOG_2PI = math.log(2 * math.pi)
 MAX_ROWS = 20_000  # decoded images held at once by iwae_nll_nats (20,000 x 784 floats)

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from latentforge.errors import ConfigError, DataError, RunError
 from latentforge.models.base import Model
-from latentforge.modes import evaluating
+from latentforge.models.base import evaluating
 
 log = logging.getLogger(__name__)
 

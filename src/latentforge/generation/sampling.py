@@ -9,7 +9,7 @@ from torch import Tensor
 
 from latentforge.config import check_seed
 from latentforge.errors import ConfigError
-from latentforge.modes import evaluating
+from latentforge.models.base import evaluating
 from latentforge.resources import check_fits
 
 

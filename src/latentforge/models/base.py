@@ -8,6 +8,7 @@ Weights are initialised once, by `Model.init_weights()`, right after the outermo
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -17,6 +18,19 @@ from torch import Tensor, nn
 from latentforge.evaluation import metrics
 from latentforge.models.init import keras_init_
 from latentforge.training.optim import make_optimizer
+
+
+@contextmanager
+def evaluating(module: nn.Module):
+    """Put `module` in eval mode for the block, then restore its previous mode (also when
+    the block raises). Used wherever the library runs a model that a caller may be training
+    (sampling, scoring, evaluation)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 class _InitAfterBuild(type):

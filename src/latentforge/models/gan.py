@@ -51,7 +51,7 @@ from latentforge.models.conv_blocks import strided_stages, upsample_stages
 from latentforge.models.gan_config import DCGANConfig, DenseGANConfig, GANBaseConfig
 from latentforge.models.gan_losses import ADVERSARIAL_LOSSES
 from latentforge.models.gan_parts import Discriminator, ReplayBuffer
-from latentforge.modes import evaluating
+from latentforge.models.base import evaluating
 from latentforge.models.layers import mlp
 from latentforge.registry import register
 from latentforge.training.optim import make_optimizer

@@ -110,7 +110,7 @@ def _norm(name) -> str:
 
 def write_anomaly_csv(result: Anomalies, path: str | Path) -> Path:
     """item,score,anomalous[,label] rows (one per item) to `path`; returns the path."""
-    from latentforge.io import atomic_write_text
+    from latentforge.atomic import atomic_write_text
     from latentforge.viz.run_figures import csv_field
 
     labels = result.items.labels

@@ -1,4 +1,4 @@
-"""The files the tasks write: .npy arrays and JSON results, atomically (`latentforge.io`)."""
+"""The files the tasks write: .npy arrays and JSON results, atomically (`latentforge.atomic`)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ def save_npy(path: str | Path, array) -> Path:
     """Write `array` to `path` (.npy) atomically; returns the path."""
     import numpy as np
 
-    from latentforge.io import atomic_path
+    from latentforge.atomic import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -20,7 +20,7 @@ def save_npy(path: str | Path, array) -> Path:
 
 def save_json(path: str | Path, value) -> Path:
     """Write `value` as indented JSON (and a final newline) atomically; returns the path."""
-    from latentforge.io import atomic_write_text
+    from latentforge.atomic import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, json.dumps(value, indent=2) + "\n")

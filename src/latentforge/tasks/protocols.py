@@ -62,7 +62,7 @@ def one_class_table(result: dict) -> str:
 
 def write_one_class(result: dict, out: str | Path) -> tuple[Path, Path]:
     """OUT/results.json and OUT/results.md (the table); returns both paths."""
-    from latentforge.io import atomic_write_text
+    from latentforge.atomic import atomic_write_text
     from latentforge.tasks.files import save_json
 
     out = Path(out)

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save
 
 from latentforge import rundir
 from latentforge.errors import LatentforgeError, RunError, write_error
-from latentforge.io import atomic_path, atomic_write_bytes, atomic_write_text, fsync_dir
+from latentforge.atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_dir
 
 STATE_DIR = rundir.STATE_DIR
 WEIGHTS = rundir.WEIGHTS

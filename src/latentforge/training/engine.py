@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from latentforge.errors import TrainingDiverged
-from latentforge.modes import evaluating
+from latentforge.models.base import evaluating
 from latentforge.training.callbacks import Callback, run_directory_callbacks
 from latentforge.training.checkpoint import TrainerState
 from latentforge.training.device import resolve_device

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from latentforge.errors import ConfigError, RunError
-from latentforge.io import atomic_write_text
+from latentforge.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

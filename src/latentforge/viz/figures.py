@@ -79,7 +79,7 @@ def scatter_2d(points: np.ndarray, title: str = "codings") -> Figure:
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write `fig` as PNG (atomically) and return the path."""
-    from latentforge.io import atomic_path
+    from latentforge.atomic import atomic_path
 
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")

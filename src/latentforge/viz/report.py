@@ -45,7 +45,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None,
         is escaped, the html is inserted as given (the caller escapes its own text).
     Raises RunError when `run_dir` has no readable config.json. Returns the written path.
     """
-    from latentforge.io import atomic_write_text
+    from latentforge.atomic import atomic_write_text
 
     run_dir = Path(run_dir)
     cfg = rundir.read_config_dict(run_dir)

@@ -29,7 +29,7 @@ def reconstruction_csv(run, n: int = 5, split: str = "valid", out: Path | None =
     """Originals and reconstructions of the first `n` rows of a table run's `split`: a CSV
     with one row per item and kind ("original" / "reconstruction"), the features in the
     model's data range (default RUN/reconstructions.csv)."""
-    from latentforge.io import atomic_write_text
+    from latentforge.atomic import atomic_write_text
 
     data = run.split(split)
     x = data.batch(torch.arange(min(n, len(data))))
