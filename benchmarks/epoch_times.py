@@ -6,9 +6,10 @@
     python benchmarks/epoch_times.py --no-compile         # without the torch.compile rows
 
 Everything runs on the CPU (train.device=cpu). Timed is the engine's own training loop,
-`Trainer.train_epoch` (in memory: no run directory), i.e. what `latentforge train` does per batch: slice a shuffled
-permutation, uint8 -> float batch, `model.train_step` (the fused dense SGD step where the
-model takes it, else autograd + the recipe's optimizer), loss bookkeeping. The data are
+`Trainer.train_epoch` (in memory: no run directory), i.e. what `latentforge train` does
+per batch: slice a shuffled permutation, uint8 -> float batch, `model.train_step` (the
+fused dense SGD step where the model takes it, else autograd + the recipe's optimizer),
+loss bookkeeping. The data are
 random uint8 images of Fashion-MNIST's shape (1, 28, 28) with random labels (the speed does
 not depend on pixel values); a model whose book recipe uses other data (linear_ae:
 synthetic3d) gets random data of that source's shape and split sizes. Every row first runs

@@ -15,7 +15,7 @@ from latentforge.errors import ConfigError, DataError
 from latentforge.evaluation.hashing import binariness, hash_bits, hash_ints, hash_table
 from latentforge.models.autoencoders import DenseTranspose, kl_sparsity
 from latentforge.training.step import Stepper
-from latentforge.training.greedy import GreedyRecipe, train_greedy
+from latentforge.training.greedy import GreedySettings, train_greedy
 from latentforge.viz.sparsity import activation_histograms, sparsity_loss_figure
 
 DIGITS = ['data.source="digits"', "train.progress=false"]
@@ -134,7 +134,7 @@ def test_sparsity_figures():
 
 
 def test_codings_source_and_greedy(tmp_path):
-    summary = train_greedy(tmp_path / "g", GreedyRecipe(
+    summary = train_greedy(tmp_path / "g", GreedySettings(
         hidden=(16, 4), epochs=1, finetune_epochs=1, overrides=DIGITS))
     assert list(summary) == ["phase1", "phase2", "stack"]
     assert json.loads((tmp_path / "g" / "greedy.json").read_text()) == summary
@@ -145,13 +145,13 @@ def test_codings_source_and_greedy(tmp_path):
     assert torch.allclose(valid.x, phase1.encode(x))  # phase 2 learns phase 1's codings
     stack = lf.load_run(tmp_path / "g" / "stack")
     assert stack.config.model.hidden == (16, 4)
-    again = train_greedy(tmp_path / "g", GreedyRecipe(
+    again = train_greedy(tmp_path / "g", GreedySettings(
         hidden=(16, 4), epochs=1, finetune_epochs=1, overrides=DIGITS))
     assert again == summary  # finished phases are reused, not retrained
 
 
 def test_greedy_initialises_stack_from_phases(tmp_path):
-    train_greedy(tmp_path / "g", GreedyRecipe(hidden=(16, 4), epochs=1, finetune_epochs=1,
+    train_greedy(tmp_path / "g", GreedySettings(hidden=(16, 4), epochs=1, finetune_epochs=1,
                                               finetune_lr=1e-12, overrides=DIGITS))
     runs = {p: lf.load_run(tmp_path / "g" / p) for p in ("phase1", "phase2", "stack")}
     lin = {p: [m for m in r.model.modules() if isinstance(m, torch.nn.Linear)]
@@ -165,7 +165,7 @@ def test_greedy_initialises_stack_from_phases(tmp_path):
 
 def test_greedy_needs_finetune_epochs():
     with pytest.raises(ConfigError):
-        GreedyRecipe(finetune_epochs=0)
+        GreedySettings(finetune_epochs=0)
 
 
 def test_codings_source_errors(tmp_path):

@@ -117,8 +117,8 @@ def test_non_run_folder_raises_run_error(tmp_path):
 
 def test_report_reads_run_files_through_rundir():
     """One reader per run file: the report has no copy of the names or readers."""
-    from latentforge.config import SECTIONS
+    from latentforge.config import CONFIG_SECTIONS
 
-    assert report.SECTIONS == SECTIONS
+    assert report.CONFIG_SECTIONS == CONFIG_SECTIONS
     for name in ("CONFIG", "METRICS", "read_history", "read_run_config"):
         assert name not in vars(report), name

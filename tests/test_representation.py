@@ -11,7 +11,7 @@ import torch
 import latentforge as lf
 from conftest import assert_one_error_line, tiny_overrides
 from latentforge.errors import ConfigError, DataError
-from latentforge.evaluation.pretrain import (Classifier, PretrainRecipe, accuracy, fit,
+from latentforge.evaluation.pretrain import (Classifier, PretrainSettings, accuracy, fit,
                                              fresh_encoder, make_head, pretrain_classifier,
                                              transfer_encoder)
 from latentforge.evaluation.probes import knn_accuracy, linear_probe_accuracy, probe_run
@@ -138,7 +138,7 @@ def test_transferred_encoder_has_the_trained_weights(run):
 def test_frozen_encoder_stays_frozen_and_finetuning_moves_it(run):
     x = run.split("train").batch(torch.arange(64))
     y = run.split("train").y[:64]
-    recipe = PretrainRecipe(epochs=2, frozen_epochs=1)
+    recipe = PretrainSettings(epochs=2, frozen_epochs=1)
     clf = Classifier(transfer_encoder(run.model), make_head(4, 10, 0, 0))
     before = {k: v.clone() for k, v in clf.encoder.state_dict().items()}
     clf.freeze(True)
@@ -155,7 +155,7 @@ def test_pretrained_features_beat_random_features_when_frozen(run):
     re-initialised the encoder, which would make them equal in distribution)."""
     train, valid = run.split("train"), run.split("valid")
     x, y = train.batch(torch.arange(300)), train.y
-    recipe = PretrainRecipe(epochs=20, frozen_epochs=20, lr=1e-2)
+    recipe = PretrainSettings(epochs=20, frozen_epochs=20, lr=1e-2)
     accs = {}
     for name, encoder in (("trained", transfer_encoder(run.model)),
                           ("random", fresh_encoder(run.config, train.sample_shape, 7)),
@@ -168,7 +168,7 @@ def test_pretrained_features_beat_random_features_when_frozen(run):
 
 
 def test_pretrain_classifier_table(run):
-    result = pretrain_classifier(run, 100, PretrainRecipe(epochs=3, frozen_epochs=1),
+    result = pretrain_classifier(run, 100, PretrainSettings(epochs=3, frozen_epochs=1),
                                  seeds=[0, 1])
     assert result.coding_dim == 4 and result.n_eval == 120
     assert all(len(v) == 2 and all(0 <= a <= 1 for a in v) for v in result.accuracies.values())
@@ -180,7 +180,7 @@ def test_pretrain_classifier_table(run):
 @pytest.mark.parametrize("kwargs,error,fragment", [
     ({"n_labels": 0}, ConfigError, "--labels"),
     ({"n_labels": 10_000}, ConfigError, "--labels"),
-    ({"recipe": PretrainRecipe(epochs=2, frozen_epochs=3)}, ConfigError, "frozen"),
+    ({"settings": PretrainSettings(epochs=2, frozen_epochs=3)}, ConfigError, "frozen"),
     ({"seeds": []}, ConfigError, "seed"),
 ])
 def test_pretrain_bad_input(run, kwargs, error, fragment):
@@ -224,7 +224,7 @@ def test_cli_bad_input(cli, run, argv, fragments):
 def test_tools_work_for_every_autoencoder(name, tmp_path):
     run = lf.train(name, overrides=tiny_overrides(name, epochs=1), run_dir=tmp_path / name)
     run = lf.load_run(tmp_path / name)
-    result = pretrain_classifier(run, 40, PretrainRecipe(epochs=2, frozen_epochs=1), seeds=[0])
+    result = pretrain_classifier(run, 40, PretrainSettings(epochs=2, frozen_epochs=1), seeds=[0])
     assert result.coding_dim == run.model.coding_dim
     assert 0 <= result.mean("finetuned") <= 1
     assert 0 <= probe_run(run, k=3)["knn"] <= 1

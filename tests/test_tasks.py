@@ -157,9 +157,9 @@ def test_probe_map_pretrain(ae, tmp_path, quiet):
     probe = tasks.probe(ae, limit=50, k=3)
     assert probe["k"] == 3 and probe["n_train"] == 50 and 0 <= probe["knn"] <= 1
     assert tasks.map_codings(ae, "pca", n=30, out=tmp_path / "m.png").is_file()
-    from latentforge.tasks.representation import pretrain_recipe
+    from latentforge.tasks.representation import pretrain_settings
 
-    result = tasks.pretrain(ae, labels=20, recipe=pretrain_recipe(2, 1), seeds=[0])
+    result = tasks.pretrain(ae, labels=20, settings=pretrain_settings(2, 1), seeds=[0])
     assert 0 <= result.mean("finetuned") <= 1
     assert tasks.write_pretrain(ae, result, 20, "valid", tmp_path / "p.json").is_file()
 

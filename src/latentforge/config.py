@@ -20,7 +20,7 @@ from typing import Any
 from latentforge.data.config import DataConfig
 from latentforge.errors import ConfigError
 
-SECTIONS = ("model", "data", "train")
+CONFIG_SECTIONS = ("model", "data", "train")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "nadam")  # training.optim builds each
 SCHEDULES = ("constant", "step", "cosine")  # training.schedules computes each
 # torch.manual_seed / Generator.manual_seed take [-2**63, 2**64 - 1]; a negative seed is the
@@ -191,7 +191,8 @@ def build_config(model_name: str, recipe: str = "book", file: str | Path | None 
     apply_dict(cfg, spec.recipes[recipe], origin=f"recipe '{recipe}'")
     if file is not None:
         data = load_file(file)
-        data.pop("model_name", None), data.pop("recipe", None), data.pop("latentforge_version", None)
+        for key in ("model_name", "recipe", "latentforge_version"):
+            data.pop(key, None)
         apply_dict(cfg, data, origin=str(file))
     for item in overrides:
         apply_override(cfg, item)
@@ -208,7 +209,7 @@ def config_from_dict(data: dict) -> RunConfig:
     except (KeyError, TypeError):
         raise ConfigError("config.json has no 'model_name'; is it a latentforge run?") from None
     cfg = RunConfig(name, recipe, get_spec(name).config_cls())
-    apply_dict(cfg, {k: data[k] for k in SECTIONS if k in data}, origin="config.json")
+    apply_dict(cfg, {k: data[k] for k in CONFIG_SECTIONS if k in data}, origin="config.json")
     cfg.validate()
     return cfg
 
@@ -231,18 +232,18 @@ def load_file(path: str | Path) -> dict:
         raise ConfigError(f"Config file '{path}' is not valid {path.suffix[1:] or 'JSON'}: "
                           f"{exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"Config file '{path}': expected a table of sections {SECTIONS}.")
+        raise ConfigError(f"Config file '{path}': expected a table of sections {CONFIG_SECTIONS}.")
     return data
 
 
 def apply_dict(cfg: RunConfig, data: dict, origin: str) -> None:
     """Set every ``section.key`` of `data` on `cfg`, type-checked."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: expected a table of sections {SECTIONS}.")
+        raise ConfigError(f"{origin}: expected a table of sections {CONFIG_SECTIONS}.")
     for section, values in data.items():
-        if section not in SECTIONS:
+        if section not in CONFIG_SECTIONS:
             raise ConfigError(f"{origin}: unknown section '{section}'. Sections: "
-                              f"{', '.join(SECTIONS)}")
+                              f"{', '.join(CONFIG_SECTIONS)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{origin}: section '{section}' must be a table of values.")
         for key, value in values.items():
@@ -264,9 +265,9 @@ def apply_override(cfg: RunConfig, item: str) -> None:
 
 def set_value(cfg: RunConfig, dotted: str, value: Any, origin: str) -> None:
     section, _, name = dotted.partition(".")
-    if section not in SECTIONS or not name:
+    if section not in CONFIG_SECTIONS or not name:
         raise ConfigError(f"{origin}: '{dotted}' must be section.key with section one of "
-                          f"{', '.join(SECTIONS)}")
+                          f"{', '.join(CONFIG_SECTIONS)}")
     target = getattr(cfg, section)
     types_ = {f.name: f.type for f in fields(target)}
     name = current_key(section, name, types_, origin)

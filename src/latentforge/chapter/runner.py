@@ -208,12 +208,12 @@ def _pretrain_section(section: Section, out: Path, profile: str, result) -> None
     """The book's 500-label comparison on the stacked section's encoder."""
     from latentforge.api import load_run
     from latentforge.tasks import pretrain, write_pretrain
-    from latentforge.tasks.representation import pretrain_recipe
+    from latentforge.tasks.representation import pretrain_settings
 
     run = load_run(out / "stacked")
-    labels, recipe = (500, pretrain_recipe()) if profile != "smoke" else \
-        (50, pretrain_recipe(epochs=2, frozen_epochs=1))
-    res = pretrain(run, labels, recipe, PRETRAIN_SEEDS[profile], "valid")
+    labels, settings = (500, pretrain_settings()) if profile != "smoke" else \
+        (50, pretrain_settings(epochs=2, frozen_epochs=1))
+    res = pretrain(run, labels, settings, PRETRAIN_SEEDS[profile], "valid")
     result.recipe = (f"{labels} labels, encoder of the stacked section, seeds "
                      f"{PRETRAIN_SEEDS[profile]}")
     write_pretrain(run, res, labels, "valid", out / section.key / "pretrain.json")

@@ -122,11 +122,11 @@ def add_pretrain(add) -> None:
 def cmd_pretrain(args) -> int:
     from latentforge import api
     from latentforge.tasks import pretrain, write_pretrain
-    from latentforge.tasks.representation import pretrain_recipe
+    from latentforge.tasks.representation import pretrain_settings
 
-    recipe = pretrain_recipe(args.epochs, args.frozen_epochs, args.lr, args.finetune_lr)
+    settings = pretrain_settings(args.epochs, args.frozen_epochs, args.lr, args.finetune_lr)
     run = api.load_run(args.run)
-    result = pretrain(run, args.labels, recipe, args.seeds, args.split, args.device)
+    result = pretrain(run, args.labels, settings, args.seeds, args.split, args.device)
     print(result.table())
     out = write_pretrain(run, result, args.labels, args.split,
                          Path(args.run) / f"pretrain-{args.labels}-{args.split}.json")

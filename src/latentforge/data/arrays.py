@@ -73,8 +73,9 @@ def as_images(x: np.ndarray, path: Path) -> np.ndarray:
         raise DataError(f"{path} holds {x.dtype} images; save them as uint8 or float.")
     _check_finite(x, path, "x")
     if x.size and (x.min() < 0 or x.max() > 1):
+        low, high = float(x.min()), float(x.max())
         raise DataError(f"{path} has float pixels outside [0, 1] (values range "
-                        f"{x.min():.4g}..{x.max():.4g}); {_scale_hint(float(x.min()), float(x.max()))}.")
+                        f"{low:.4g}..{high:.4g}); {_scale_hint(low, high)}.")
     return np.ascontiguousarray(x, dtype=np.float32)
 
 

@@ -103,7 +103,8 @@ def _remaining(fp: BinaryIO) -> int | None:
     return end - pos
 
 
-def _size_error(path: object, dims: tuple[int, ...], expected: int, actual: int | None) -> DataError:
+def _size_error(path: object, dims: tuple[int, ...], expected: int,
+                actual: int | None) -> DataError:
     """The error for a payload whose length disagrees with the header."""
     short = actual is not None and actual < expected
     holds = "more" if actual is None else str(actual)

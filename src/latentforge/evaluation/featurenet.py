@@ -137,7 +137,7 @@ def save_feature_net(net: FashionCNN, path: str | Path, metadata: dict) -> None:
         tmp.chmod(0o644)  # package data: readable by all (the temp file starts as 0600)
 
 
-def as_images(images, name: str = "images") -> Tensor:
+def as_image_batch(images, name: str = "images") -> Tensor:
     """(N, C, H, W) uint8 (scaled by 1/255) or float in [0, 1] -> float32 CPU tensor.
 
     Raises `DataError` for other ranks, NaN/inf, values outside [0, 1] or no images.
@@ -163,7 +163,7 @@ def _batched(net: nn.Module, fn, images, batch_size: int, name: str) -> Tensor:
     """Apply ``fn(net, batch)`` in eval mode and inference mode; rows concatenated on CPU."""
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}.")
-    x = as_images(images, name)
+    x = as_image_batch(images, name)
     param = next(iter(net.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     with evaluating(net), torch.inference_mode():

@@ -222,10 +222,10 @@ def evaluate_samples(images, reference_images, net=None, batch_size: int = 1000,
     Returns {"fid", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
     "class_entropy", "class_shares" (list), "n_samples", "n_reference"}.
     """
-    from latentforge.evaluation.featurenet import (INPUT_SHAPE, as_images, class_logits,
+    from latentforge.evaluation.featurenet import (INPUT_SHAPE, as_image_batch, class_logits,
                                                    features, load_feature_net)
 
-    x, ref = as_images(images, "images"), as_images(reference_images, "reference_images")
+    x, ref = as_image_batch(images, "images"), as_image_batch(reference_images, "reference_images")
     if net is None:
         for name, t in (("images", x), ("reference_images", ref)):
             if tuple(t.shape[1:]) != INPUT_SHAPE:

@@ -9,7 +9,7 @@ Protocol of `pretrain_classifier` (one call = one table):
 - classifier = encoder + head. The head is one dense softmax layer on the codings
   (``Linear(D, K)`` trained with cross-entropy on logits; Glorot-uniform kernel, zero bias,
   as Keras ``Dense(K, activation="softmax")``); ``head_hidden > 0`` puts a SELU layer of
-  that size before it. The same head and recipe serve the three variants:
+  that size before it. The same head and settings serve the three variants:
 
   * ``scratch``: a freshly initialised copy of the encoder's architecture
     (``build_model(run.config, shape).encoder`` with another seed), all trained for
@@ -50,8 +50,8 @@ LABELS = {"scratch": "from scratch (same architecture, random init)",
 
 
 @dataclass
-class PretrainRecipe:
-    """How each classifier trains (one recipe for all three variants).
+class PretrainSettings:
+    """How each classifier trains (the same settings for all three variants).
 
     epochs: total epochs of every variant (500 labels at batch 32 = 16 steps an epoch).
     frozen_epochs: epochs the ``finetuned`` variant keeps the encoder frozen first.
@@ -100,7 +100,7 @@ class PretrainResult:
     n_eval: int
     coding_dim: int
     seeds: list[int]
-    recipe: PretrainRecipe
+    settings: PretrainSettings
     accuracies: dict[str, list[float]] = field(default_factory=dict)
 
     def mean(self, variant: str) -> float:
@@ -249,7 +249,7 @@ class ClassifierTraining(Model):
                 "accuracy": (logits.argmax(1) == y).float().mean()}
 
 
-def fit(clf: Classifier, x: Tensor, y: Tensor, epochs: int, lr: float, recipe: PretrainRecipe,
+def fit(clf: Classifier, x: Tensor, y: Tensor, epochs: int, lr: float, settings: PretrainSettings,
         generator: torch.Generator) -> None:
     """`epochs` epochs of Adam on the trainable parameters, shuffled batches, CE loss:
     the training engine, in memory, shuffling with `generator` (continued by the caller)."""
@@ -258,12 +258,12 @@ def fit(clf: Classifier, x: Tensor, y: Tensor, epochs: int, lr: float, recipe: P
     from latentforge.training.engine import Trainer
 
     device = next(clf.parameters()).device
-    train_cfg = TrainConfig(epochs=epochs, batch_size=recipe.batch_size, optimizer="adam",
+    train_cfg = TrainConfig(epochs=epochs, batch_size=settings.batch_size, optimizer="adam",
                             lr=lr, device=str(device), progress=False)
     data = TensorData(x, y)
     splits = Splits("labelled subset", data, data.subset(slice(0, 0)), None)
     cfg = RunConfig("classifier", "pretrain", None, train=train_cfg)
-    Trainer(ClassifierTraining(clf, recipe.weight_decay), splits, cfg,
+    Trainer(ClassifierTraining(clf, settings.weight_decay), splits, cfg,
             generator=generator).fit()
 
 
@@ -281,7 +281,7 @@ def accuracy(clf: nn.Module, data, device, batch_size: int = 2000) -> float:
 
 # ----------------------------------------------------------------------------- protocol
 
-def compare_once(run, train, evaluation, n_labels: int, seed: int, recipe: PretrainRecipe,
+def compare_once(run, train, evaluation, n_labels: int, seed: int, settings: PretrainSettings,
                  device) -> dict[str, float]:
     """Train the three variants for one seed; returns {variant: eval accuracy}."""
     shape = train.sample_shape
@@ -295,36 +295,36 @@ def compare_once(run, train, evaluation, n_labels: int, seed: int, recipe: Pretr
     head_seed = 10_000 + seed  # the same head init for the three variants
 
     def classifier(encoder):
-        return Classifier(encoder, make_head(dim, n_classes, recipe.head_hidden, head_seed,
-                                                   recipe.head_norm)
+        return Classifier(encoder, make_head(dim, n_classes, settings.head_hidden, head_seed,
+                                                   settings.head_norm)
                           ).to(device)
 
     scratch = classifier(fresh_encoder(run.config, shape, 20_000 + seed).to(device))
-    fit(scratch, x, y, recipe.epochs, recipe.lr, recipe, torch.Generator().manual_seed(seed))
+    fit(scratch, x, y, settings.epochs, settings.lr, settings, torch.Generator().manual_seed(seed))
 
     frozen = classifier(pretrained)
     frozen.freeze(True)
     gen = torch.Generator().manual_seed(seed)
-    fit(frozen, x, y, recipe.frozen_epochs, recipe.lr, recipe, gen)
+    fit(frozen, x, y, settings.frozen_epochs, settings.lr, settings, gen)
     tuned, tuned_gen = copy.deepcopy(frozen), torch.Generator().set_state(gen.get_state())
-    fit(frozen, x, y, recipe.epochs - recipe.frozen_epochs, recipe.lr, recipe, gen)
+    fit(frozen, x, y, settings.epochs - settings.frozen_epochs, settings.lr, settings, gen)
     tuned.freeze(False)
-    fit(tuned, x, y, recipe.epochs - recipe.frozen_epochs, recipe.finetune_lr, recipe,
+    fit(tuned, x, y, settings.epochs - settings.frozen_epochs, settings.finetune_lr, settings,
         tuned_gen)
     return {"scratch": accuracy(scratch, evaluation, device),
             "frozen": accuracy(frozen, evaluation, device),
             "finetuned": accuracy(tuned, evaluation, device)}
 
 
-def pretrain_classifier(run, n_labels: int = 500, recipe: PretrainRecipe | None = None,
+def pretrain_classifier(run, n_labels: int = 500, settings: PretrainSettings | None = None,
                         seeds=(0, 1, 2), eval_split: str = "valid",
                         device: str = "cpu") -> PretrainResult:
     """Compare from-scratch, frozen-pretrained and fine-tuned classifiers (module docstring)
     trained on `n_labels` labels of `run`'s train split, evaluated on `eval_split`."""
     from latentforge.training.device import resolve_device
 
-    recipe = recipe or PretrainRecipe()
-    recipe.validate()
+    settings = settings or PretrainSettings()
+    settings.validate()
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ConfigError("Give at least one seed.")
@@ -335,10 +335,10 @@ def pretrain_classifier(run, n_labels: int = 500, recipe: PretrainRecipe | None 
                         "pick another with --split.")
     run.model.to("cpu")
     result = PretrainResult(run.config.model_name, n_labels, eval_split, len(evaluation),
-                            coding_dim(run.model.encoder, train.sample_shape), seeds, recipe,
+                            coding_dim(run.model.encoder, train.sample_shape), seeds, settings,
                             {v: [] for v in VARIANTS})
     for seed in seeds:
-        accs = compare_once(run, train, evaluation, n_labels, seed, recipe, dev)
+        accs = compare_once(run, train, evaluation, n_labels, seed, settings, dev)
         log.info("seed %d: %s", seed, " ".join(f"{k}={v:.4f}" for k, v in accs.items()))
         for k, v in accs.items():
             result.accuracies[k].append(v)

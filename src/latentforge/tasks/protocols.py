@@ -25,17 +25,17 @@ def greedy(runs_dir: str | Path = "runs", name: str = "greedy", hidden=(100, 30)
     """Train the greedy phases and the fine-tuned stack into RUNS_DIR/NAME (book ch. 17);
     `data`: the data source, `overrides`: data.* / train.* for every phase."""
     from latentforge.rundir import check_name
-    from latentforge.training.greedy import GreedyRecipe, train_greedy
+    from latentforge.training.greedy import GreedySettings, train_greedy
 
     overrides = list(overrides)
     if data:
         overrides.append(f"data.source={json.dumps(data)}")
     if not progress:
         overrides.append("train.progress=false")
-    recipe = GreedyRecipe(hidden=tuple(hidden), epochs=epochs,
-                          finetune_epochs=finetune_epochs, overrides=overrides)
+    settings = GreedySettings(hidden=tuple(hidden), epochs=epochs,
+                              finetune_epochs=finetune_epochs, overrides=overrides)
     root = Path(runs_dir) / check_name(name)
-    return Greedy(root, train_greedy(root, recipe, overwrite=overwrite))
+    return Greedy(root, train_greedy(root, settings, overwrite=overwrite))
 
 
 def one_class(model: str = "conv_ae", recipe: str = "fast", epochs: int = 20, classes=None,

@@ -32,16 +32,16 @@ def probe_table(run, result: dict) -> str:
     return format_probe_table(result, run.config.model_name)
 
 
-def pretrain_recipe(epochs: int = 30, frozen_epochs: int = 10, lr: float = 1e-3,
+def pretrain_settings(epochs: int = 30, frozen_epochs: int = 10, lr: float = 1e-3,
                     finetune_lr: float = 1e-3):
-    """The `evaluation.pretrain.PretrainRecipe` of these values (checked)."""
-    from latentforge.evaluation.pretrain import PretrainRecipe
+    """The `evaluation.pretrain.PretrainSettings` of these values (checked)."""
+    from latentforge.evaluation.pretrain import PretrainSettings
 
-    return PretrainRecipe(epochs=epochs, frozen_epochs=frozen_epochs, lr=lr,
-                          finetune_lr=finetune_lr)
+    return PretrainSettings(epochs=epochs, frozen_epochs=frozen_epochs, lr=lr,
+                            finetune_lr=finetune_lr)
 
 
-def pretrain(run, labels: int = 500, recipe=None, seeds=(0, 1, 2), split: str = "valid",
+def pretrain(run, labels: int = 500, settings=None, seeds=(0, 1, 2), split: str = "valid",
              device: str = "cpu"):
     """Few-label classifiers (`labels` train items per seed) on `run`'s encoder: scratch,
     frozen and fine-tuned accuracies on `split` (`evaluation.pretrain.PretrainResult`)."""
@@ -49,8 +49,8 @@ def pretrain(run, labels: int = 500, recipe=None, seeds=(0, 1, 2), split: str = 
     from latentforge.evaluation.pretrain import pretrain_classifier
 
     require(run, "encode", "pretrain-classifier")
-    recipe = pretrain_recipe() if recipe is None else recipe
-    return pretrain_classifier(run, labels, recipe, list(seeds), split, device)
+    settings = pretrain_settings() if settings is None else settings
+    return pretrain_classifier(run, labels, settings, list(seeds), split, device)
 
 
 def write_pretrain(run, result, labels: int, split: str, out: str | Path | None = None

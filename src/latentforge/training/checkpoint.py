@@ -16,8 +16,8 @@ write error) removes the partial folder and raises ResourceError / WriteError na
 checkpoint that is kept. The folder's model.safetensors holds the raw weights (resume
 continues from them); ema.safetensors the averaged model (train.ema_decay), and state.json
 the schedule's step. Readers load the checkpoint's averaged weights when there are some,
-else its raw ones (`rundir.weights_path`). Nothing is unpickled: weights and RNG states are safetensors,
-optimizer states load with ``torch.load(weights_only=True)``.
+else its raw ones (`rundir.weights_path`). Nothing is unpickled: weights and RNG states
+are safetensors, optimizer states load with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 

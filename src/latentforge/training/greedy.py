@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class GreedyRecipe:
+class GreedySettings:
     """Book values (docs/book-reference.md): phase 1 SGD lr 1.5, later phases SGD lr 0.05 with SELU
     output and MSE, fine-tuning SGD lr 0.1; 10 epochs each, batch 32."""
 
@@ -45,13 +45,13 @@ class GreedyRecipe:
                               "epoch per phase and for fine-tuning.")
 
 
-def _phase_overrides(recipe: GreedyRecipe, k: int, prev_dir: Path | None) -> list[str]:
-    size = recipe.hidden[k]
-    out = [f"model.hidden=[{size}]", f"train.epochs={recipe.epochs}", "train.batch_size=32"]
+def _phase_overrides(settings: GreedySettings, k: int, prev_dir: Path | None) -> list[str]:
+    size = settings.hidden[k]
+    out = [f"model.hidden=[{size}]", f"train.epochs={settings.epochs}", "train.batch_size=32"]
     if prev_dir is None:
-        return out + [f"train.lr={recipe.first_lr}"] + recipe.overrides
-    non_data = [o for o in recipe.overrides if not o.startswith("data.")]  # data: phase 1
-    return out + [f"train.lr={recipe.inner_lr}", 'model.output="selu"',
+        return out + [f"train.lr={settings.first_lr}"] + settings.overrides
+    non_data = [o for o in settings.overrides if not o.startswith("data.")]  # data: phase 1
+    return out + [f"train.lr={settings.inner_lr}", 'model.output="selu"',
                   f"data.source={json.dumps('codings:' + str(prev_dir.resolve()))}"] + non_data
 
 
@@ -83,7 +83,7 @@ def _copy_phases(stack: nn.Module, phases: list) -> None:
             dec[len(dec) - 1 - k].load_state_dict(p_dec.state_dict())
 
 
-def train_greedy(root: Path, recipe: GreedyRecipe, overwrite: bool = False) -> dict:
+def train_greedy(root: Path, settings: GreedySettings, overwrite: bool = False) -> dict:
     """Run every phase and the fine-tuning under `root`; return the summary written to
     root/greedy.json (final validation metrics of each phase)."""
     root = Path(root)
@@ -92,13 +92,14 @@ def train_greedy(root: Path, recipe: GreedyRecipe, overwrite: bool = False) -> d
             raise RunError(f"Refusing to overwrite '{root}': it is not a greedy run.")
         shutil.rmtree(root)
     phases, prev = [], None
-    for k in range(len(recipe.hidden)):
+    for k in range(len(settings.hidden)):
         run_dir = root / f"phase{k + 1}"
-        phases.append(_train_or_resume(run_dir, _phase_overrides(recipe, k, prev)))
+        phases.append(_train_or_resume(run_dir, _phase_overrides(settings, k, prev)))
         prev = run_dir
-    stack_overrides = [f"model.hidden={json.dumps(list(recipe.hidden))}",
-                       f"train.lr={recipe.finetune_lr}", f"train.epochs={recipe.finetune_epochs}",
-                       "train.batch_size=32", *recipe.overrides]
+    stack_overrides = [f"model.hidden={json.dumps(list(settings.hidden))}",
+                       f"train.lr={settings.finetune_lr}",
+                       f"train.epochs={settings.finetune_epochs}",
+                       "train.batch_size=32", *settings.overrides]
     stack = _train_or_resume(root / "stack", stack_overrides,
                              init=lambda net: _copy_phases(net, phases))
     summary = {run.path.name: run.history[-1] for run in [*phases, stack]}

@@ -23,7 +23,7 @@ from latentforge import rundir
 
 log = logging.getLogger(__name__)
 REPORT = "report.html"
-SECTIONS = ("model", "data", "train")  # = config.SECTIONS (not imported: it imports torch)
+CONFIG_SECTIONS = ("model", "data", "train")  # = config.CONFIG_SECTIONS (config imports torch)
 RESULT_FILES = ("evaluation.json", "probes.json")  # written by `evaluate` and `probe`
 NOT_PLOTTED = ("epoch", "step")  # the x axis and a counter that only mirrors it
 CSS = """
@@ -108,7 +108,7 @@ def header_html(cfg: dict, run_dir: Path, history: list[dict]) -> str:
 def config_html(cfg: dict) -> str:
     """One key/value table per config section (model, data, train)."""
     parts = []
-    for section in SECTIONS:
+    for section in CONFIG_SECTIONS:
         values = cfg.get(section)
         body = (table_html(sorted(values.items())) if isinstance(values, dict) and values
                 else _note("not in config.json"))
