@@ -157,8 +157,12 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_run(cli, tmp_path):
 
 def test_overwrite_removes_only_what_a_run_writes(cli, run2):
     (run2 / "notes.txt").write_text("mine")
+    for written in ("evaluation.json", "reconstructions.csv", "codings-test.npy"):
+        (run2 / written).write_text("from the old run")
     assert cli(_train(run2.parent, "--overwrite", epochs=1))[0] == 0
     assert (run2 / "notes.txt").read_text() == "mine"
+    assert not [p for p in ("evaluation.json", "reconstructions.csv", "codings-test.npy")
+                if (run2 / p).exists()]
     assert _epochs(run2) == [1]
 
 
