@@ -109,7 +109,6 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     init: called with the freshly built model before training, e.g. to load pretrained
         weights (greedy layer-wise training); a resumed run's checkpoint replaces them.
     """
-    from latentforge.data import load_data
     from latentforge.training.device import resolve_device
 
     cfg = model if isinstance(model, RunConfig) else None
@@ -129,10 +128,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     cfg.validate()
     resolve_device(cfg.train.device)
     callbacks = _standard_callbacks(cfg, run_dir, callbacks)
-    splits = splits if splits is not None else load_data(cfg.data)
-    net = build_model(cfg, splits.train.sample_shape)
-    if init is not None:
-        init(net)
+    splits, net = _data_and_model(cfg, splits, init)
     if "generate" in net.capabilities():  # generative models: a fixed-noise grid every epoch
         from latentforge.viz.samples import SampleGrid
 
@@ -150,20 +146,27 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
 
 def _train_in_memory(cfg: RunConfig, needs_dir: bool, splits, callbacks, init) -> Run:
     """`train(..., run_dir=False)`: the engine with no run directory; writes nothing."""
-    from latentforge.data import load_data
-
     if needs_dir or cfg.train.tensorboard:
         raise ConfigError("run_dir=False trains in memory: resume, overwrite and "
                           "train.tensorboard need a run directory.")
     cfg.data = _absolute_paths(cfg.data)
     cfg.validate()
+    splits, net = _data_and_model(cfg, splits, init)
+    result = Trainer(net, splits, cfg, None, callbacks).fit()
+    net.to("cpu").eval()
+    return Run(None, cfg, net, result.history, splits)
+
+
+def _data_and_model(cfg: RunConfig, splits, init):
+    """The splits (`splits`, else loaded from cfg.data) and a freshly built model, passed
+    to `init` when given (e.g. pretrained weights)."""
+    from latentforge.data import load_data
+
     splits = splits if splits is not None else load_data(cfg.data)
     net = build_model(cfg, splits.train.sample_shape)
     if init is not None:
         init(net)
-    result = Trainer(net, splits, cfg, None, callbacks).fit()
-    net.to("cpu").eval()
-    return Run(None, cfg, net, result.history, splits)
+    return splits, net
 
 
 def _standard_callbacks(cfg: RunConfig, run_dir: Path, callbacks) -> list:
