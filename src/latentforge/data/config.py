@@ -10,13 +10,20 @@ class DataConfig:
 
     source: "fashion-mnist" (default, the book's data), "mnist", "digits" (scikit-learn's
         bundled 8x8 digits, offline), "synthetic3d" (the book's 60-point 3-D set for the
-        linear autoencoder), or a path: a folder of images (class subfolders optional),
-        a ``.npy``/``.npz`` array file, a ``.csv`` table, or ``codings:RUN_DIR`` (the
-        codings of another run's encoder on that run's data, same splits and labels).
-    data_dir: folder holding the IDX files; else $LATENTFORGE_DATA, the Debian package's
-        folder, the Keras cache, a torchvision root, then a download.
+        linear autoencoder), "cifar10" (CIFAR-10 from the official binary archive
+        ``cifar-10-binary.tar.gz``, never the pickled version: uint8 (N, 3, 32, 32), the
+        ten classes airplane..truck; train = the first 50,000 - valid_size training
+        records, valid = the last valid_size, test = test_batch), or a path: a folder of
+        images (class subfolders optional), a ``.npy``/``.npz`` array file, a ``.csv``
+        table, or ``codings:RUN_DIR`` (the codings of another run's encoder on that run's
+        data, same splits and labels).
+    data_dir: folder holding the IDX files (CIFAR-10: the archive or its six .bin files);
+        else $LATENTFORGE_DATA, the Debian package's folder, the Keras cache, a
+        torchvision root, then a download (CIFAR-10: data_dir, $LATENTFORGE_DATA, the
+        cache ~/.cache/latentforge/cifar10, then a download).
     download: allow a checksum-verified download when no local copy is found.
-    valid_size: the book keeps the last 5,000 training images for validation.
+    valid_size: the book keeps the last 5,000 training images for validation (also the
+        last 5,000 of CIFAR-10's 50,000 training records).
     valid_fraction/test_fraction/split_seed: split of sources that ship no split.
     limit_train/limit_eval: keep only the first N items of train / of valid and test
         (quick runs and tests); None keeps all.
@@ -32,6 +39,11 @@ class DataConfig:
         for MNIST-style rows: the rows become images instead of a table. None: a table.
     train_classes: keep only these class labels in train and valid (one-class anomaly
         detection: train on normal items); test keeps every class. None keeps all.
+    pad_to: zero-pad (black) every image symmetrically to pad_to x pad_to, after loading
+        and the limits, e.g. 32 for Fashion-MNIST's 28x28 images in power-of-two
+        architectures (ProGAN, StyleGAN); an odd margin puts the extra pixel at the
+        bottom/right. Must be >= the image height and width (never crops); refused for
+        tables. None (default) keeps the images as they are.
     """
 
     source: str = "fashion-mnist"
@@ -48,3 +60,4 @@ class DataConfig:
     label_column: int | str | None = None
     train_classes: list[int] | None = None
     image_shape: list[int] | None = None
+    pad_to: int | None = None

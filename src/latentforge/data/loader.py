@@ -12,10 +12,11 @@ from typing import Callable
 import torch
 
 from latentforge.data.arrays import load_arrays
+from latentforge.data.cifar10 import load_cifar10
 from latentforge.data.codings import PREFIX as CODINGS_PREFIX
 from latentforge.data.codings import load_codings
 from latentforge.data.config import DataConfig
-from latentforge.data.dataset import Splits
+from latentforge.data.dataset import Splits, TensorData
 from latentforge.data.folders import load_folder
 from latentforge.data.mnist import load_fashion_mnist, load_mnist
 from latentforge.data.sources import load_digits_source, load_synthetic3d
@@ -34,6 +35,7 @@ NAMED_SOURCES: dict[str, Loader] = {
     "mnist": load_mnist,
     "digits": load_digits_source,
     "synthetic3d": load_synthetic3d,
+    "cifar10": load_cifar10,
 }
 PATH_SOURCES: dict[str, Loader] = {".npy": load_arrays, ".npz": load_arrays, ".csv": load_csv}
 
@@ -68,6 +70,9 @@ def validate_config(cfg: DataConfig) -> None:
     size = cfg.image_size
     _require(size is None or (_is_int(size) and 1 <= size <= MAX_IMAGE_SIZE), "image_size",
              size, f"None or an integer in [1, {MAX_IMAGE_SIZE}]", "64")
+    pad = cfg.pad_to
+    _require(pad is None or (_is_int(pad) and 1 <= pad <= MAX_IMAGE_SIZE), "pad_to", pad,
+             f"None or an integer in [1, {MAX_IMAGE_SIZE}] (>= the image size)", "32")
     _require(isinstance(cfg.download, bool), "download", cfg.download, "true or false", "true")
     _require(cfg.grayscale is None or isinstance(cfg.grayscale, bool), "grayscale",
              cfg.grayscale, "true, false or None", "true")
@@ -142,16 +147,51 @@ def keep_classes(splits: Splits, classes: list[int] | None) -> Splits:
     return out
 
 
+def pad_images(splits: Splits, pad_to: int | None) -> Splits:
+    """Zero-pad (black) every image symmetrically to ``pad_to`` x ``pad_to``.
+
+    An odd margin puts the extra row / column at the bottom / right. Refuses tables and
+    ``pad_to`` smaller than the images with a `DataError`; None returns ``splits``.
+    """
+    if pad_to is None:
+        return splits
+    x = splits.train.x
+    if x.dim() != 4:
+        raise DataError(f"data.pad_to={pad_to} pads images, but '{splits.name}' is a table "
+                        f"of samples shaped {tuple(x.shape[1:])}; remove data.pad_to (or set "
+                        "data.image_shape to read its rows as images).")
+    h, w = int(x.shape[2]), int(x.shape[3])
+    if pad_to < max(h, w):
+        raise DataError(f"data.pad_to={pad_to} is smaller than the {h}x{w} images of "
+                        f"'{splits.name}'; set --set data.pad_to={max(h, w)} or larger "
+                        "(padding never crops).")
+    top, left = (pad_to - h) // 2, (pad_to - w) // 2
+
+    def pad(part: TensorData | None) -> TensorData | None:
+        if part is None:
+            return None
+        out = part.x.new_zeros((part.x.shape[0], part.x.shape[1], pad_to, pad_to))
+        out[:, :, top:top + h, left:left + w] = part.x
+        return TensorData(out, part.y, part.classes)
+
+    out = Splits(splits.name, pad(splits.train), pad(splits.valid), pad(splits.test),
+                 dict(splits.info))
+    out.info["pad_to"] = {"size": pad_to, "from": [h, w], "top": top, "left": left}
+    return out
+
+
 def load_data(cfg: DataConfig) -> Splits:
     """Load the data ``cfg`` describes (see `DataConfig`) as `Splits`.
 
     Images: uint8 ``(N, C, H, W)`` in [0, 255] (float32 in [0, 1] for float arrays);
     tables: float32 ``(N, D)`` min-max scaled with train statistics; labels int64 or None.
+    Images are zero-padded to ``data.pad_to`` last (`pad_images`), after limits and classes.
     Raises `DataError` for bad config values, unknown sources and bad input files.
     """
     validate_config(cfg)
     splits = resolve_loader(cfg.source)(cfg)
     splits = keep_classes(apply_limits(splits, cfg.limit_train, cfg.limit_eval),
                           cfg.train_classes)
+    splits = pad_images(splits, cfg.pad_to)
     log.info("data %s: %s", splits.name, splits.sizes())
     return splits
