@@ -42,7 +42,7 @@ import numpy as np
 
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits, from_numpy
-from latentforge.data.download import Digest, download_file
+from latentforge.data.download import Digest, download_file, locate_or_download
 from latentforge.data.mnist import _user_dirs, cache_dir
 from latentforge.errors import DataError
 
@@ -179,28 +179,11 @@ def _download() -> Path:
 
 def locate(cfg: DataConfig) -> tuple[Arrays, Path]:
     """The four arrays and where they came from; `DataError` listing every place tried."""
-    tried = []
-    for label, path in candidates(cfg):
-        result = _try(path)
-        if not isinstance(result, str):
-            return result, path
-        tried.append(f"{label} {path} ({result})")
     data_dir = (f"--set data.data_dir=DIR with {ARCHIVE} (the binary version from "
                 f"{MIRROR}) or its six .bin files")
-    if not cfg.download:
-        raise DataError(f"{TITLE} was not found; tried: {'; '.join(tried)}; downloading is "
-                        f"off (data.download=false); to fix it, pass --set data.download=true "
-                        f"or {data_dir}.")
-    try:
-        path = _download()
-    except DataError as exc:
-        reason = str(exc).rstrip(".")
-        raise DataError(f"{TITLE} was not found (tried: {'; '.join(tried)}) and the download "
-                        f"failed: {reason}; otherwise pass {data_dir}.") from exc
-    result = _try(path)
-    if isinstance(result, str):  # pragma: no cover - the download wrote the archive
-        raise DataError(f"{path} is incomplete after downloading ({result}); delete it and retry.")
-    return result, path
+    return locate_or_download(TITLE, candidates(cfg), _try, _download, cfg.download,
+                              f"pass --set data.download=true or {data_dir}",
+                              f"pass {data_dir}")
 
 
 def load_cifar10(cfg: DataConfig) -> Splits:

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from latentforge.data.idx import read_chunks
 from latentforge.errors import DataError
@@ -104,3 +105,32 @@ def _verify(url: str, path: Path, digest: Digest | None) -> None:
         raise DataError(f"The file downloaded from {url} has {what}{digest.algorithm} {actual}, "
                         f"expected {digest.hexdigest}; the mirror or the connection corrupted "
                         "it, so retry later or set LATENTFORGE_MIRROR to another mirror.")
+
+
+def locate_or_download(title: str, places, try_place: Callable, download: Callable[[], Path],
+                       allow_download: bool, offline_fix: str, failed_fix: str):
+    """``(data, path)`` from the first of ``places`` (``(label, path)`` pairs) where
+    ``try_place(path)`` loads it, else from a download (``download()`` returns where it
+    wrote) when ``allow_download``. ``try_place`` returns the loaded data or a string saying
+    why it is not there. Otherwise one `DataError` listing every place tried and the fix
+    (``offline_fix`` with downloading off, ``failed_fix`` after a failed download)."""
+    tried = []
+    for label, path in places:
+        result = try_place(path)
+        if not isinstance(result, str):
+            return result, path
+        tried.append(f"{label} {path} ({result})")
+    if not allow_download:
+        raise DataError(f"{title} was not found; tried: {'; '.join(tried)}; downloading is "
+                        f"off (data.download=false); to fix it, {offline_fix}.")
+    try:
+        path = download()
+    except DataError as exc:
+        reason = str(exc).rstrip(".")
+        raise DataError(f"{title} was not found (tried: {'; '.join(tried)}) and the download "
+                        f"failed: {reason}; otherwise {failed_fix}.") from exc
+    result = try_place(path)
+    if isinstance(result, str):  # pragma: no cover - the download wrote every file
+        raise DataError(f"{path} is incomplete after downloading ({result}); delete it and "
+                        "retry.")
+    return result, path

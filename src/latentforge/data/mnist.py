@@ -26,7 +26,7 @@ import numpy as np
 
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits, from_numpy
-from latentforge.data.download import Digest, download_file
+from latentforge.data.download import Digest, download_file, locate_or_download
 from latentforge.data.idx import load_idx_pair
 from latentforge.errors import DataError
 
@@ -196,26 +196,9 @@ def _fix(spec: IdxDataset, alternative: str | None = None) -> str:
 
 def locate(spec: IdxDataset, cfg: DataConfig) -> tuple[Arrays, Path]:
     """The arrays of ``spec`` and where they came from; `DataError` listing every place tried."""
-    tried = []
-    for label, path in candidates(spec, cfg):
-        result = _try(path)
-        if not isinstance(result, str):
-            return result, path
-        tried.append(f"{label} {path} ({result})")
-    if not cfg.download:
-        fix = _fix(spec, "--set data.download=true")
-        raise DataError(f"{spec.title} was not found; tried: {'; '.join(tried)}; "
-                        f"downloading is off (data.download=false); to fix it, {fix}.")
-    try:
-        path = _download(spec)
-    except DataError as exc:
-        reason = str(exc).rstrip(".")
-        raise DataError(f"{spec.title} was not found (tried: {'; '.join(tried)}) and the "
-                        f"download failed: {reason}; otherwise {_fix(spec)}.") from exc
-    result = _try(path)
-    if isinstance(result, str):  # pragma: no cover - the download wrote every file
-        raise DataError(f"{path} is incomplete after downloading ({result}); delete it and retry.")
-    return result, path
+    return locate_or_download(spec.title, candidates(spec, cfg), _try, lambda: _download(spec),
+                              cfg.download, _fix(spec, "--set data.download=true"),
+                              _fix(spec))
 
 
 def load_idx_dataset(name: str, cfg: DataConfig) -> Splits:
