@@ -88,6 +88,19 @@ def cli(capsys):
 
 
 @pytest.fixture
+def isolated_env(tmp_path, monkeypatch):
+    """A private HOME and no data/mirror/proxy variables, so no test sees the real caches;
+    returns the HOME folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("LATENTFORGE_DATA", "LATENTFORGE_MIRROR", "http_proxy", "HTTP_PROXY",
+                "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run the test inside tmp_path, so a default ``runs/`` lands there."""
     monkeypatch.chdir(tmp_path)

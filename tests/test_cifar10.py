@@ -17,16 +17,10 @@ R = 4  # records per batch file in the test archives
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
-    """A private HOME, no data/mirror variables, and test-sized batch files."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var in ("LATENTFORGE_DATA", "LATENTFORGE_MIRROR", "http_proxy", "HTTP_PROXY",
-                "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+def small_batches(isolated_env, monkeypatch):
+    """`conftest.isolated_env` (no real caches or variables), and test-sized batch files."""
     monkeypatch.setattr(cifar_mod, "RECORDS_PER_BATCH", R)
-    return home
+    return isolated_env
 
 
 def make_batches(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -27,15 +27,9 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # ---------------------------------------------------------------- fixtures and helpers
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
-    """A private HOME and no data/mirror/proxy variables, so no test sees the real caches."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var in ("LATENTFORGE_DATA", "LATENTFORGE_MIRROR", "http_proxy", "HTTP_PROXY",
-                "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    return home
+def isolated(isolated_env):
+    """Every test here runs in `conftest.isolated_env` (no real caches or variables)."""
+    return isolated_env
 
 
 @pytest.fixture
