@@ -78,4 +78,43 @@ def cmd_interpolate(args) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "interpolate": cmd_interpolate}
+def add_arithmetic(add) -> None:
+    p = add("arithmetic", help="latent vector arithmetic: decode the mean coding of class A "
+            "minus B plus C, with neighbours (the DCGAN figure of the chapter)")
+    p.add_argument("run", help="run directory (an autoencoder, VAE or GAN)")
+    p.add_argument("expression", nargs="+", metavar="TERM",
+                   help='class names or indices joined by standalone + and -, e.g. '
+                   'sneaker - "ankle boot" + sandal')
+    p.add_argument("--n", type=int, default=2000, help="samples drawn (GANs, grouped by the "
+                   "shipped Fashion-MNIST classifier, or by their labels when conditional) "
+                   "or --split items encoded (autoencoders, grouped by their labels) (2000)")
+    p.add_argument("--split", default="test", choices=SPLITS,
+                   help="where an autoencoder's items come from (test)")
+    p.add_argument("--label", type=int, help="class the result is decoded with (conditional "
+                   "GANs; default: the first term's class)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples or items and of "
+                   "the neighbours (0)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/arithmetic.png)")
+
+
+def cmd_arithmetic(args) -> int:
+    from latentforge import api
+    from latentforge.tasks.arithmetic import arithmetic_png, latent_arithmetic
+
+    out = out_path(args.out) or Path(args.run) / "figures" / "arithmetic.png"
+    if out.suffix.lower() != ".png":
+        from latentforge.errors import ConfigError
+
+        raise ConfigError(f"--out must end in .png, got '{out}'")
+    run = api.load_run(args.run)
+    result = latent_arithmetic(run, args.expression, args.n, args.seed, args.split,
+                               args.label)
+    print(f"{result.expression} in {result.space} space; group sizes "
+          + ", ".join(f"{t.name} {c}" for t, c in zip(result.terms, result.counts))
+          + f" ({result.grouping})")
+    print(f"wrote {arithmetic_png(result, out)}")
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "interpolate": cmd_interpolate,
+            "arithmetic": cmd_arithmetic}

@@ -26,11 +26,13 @@ EXAMPLES = """examples:
   latentforge reconstruct runs/stacked_ae-book --n 8
   latentforge encode runs/stacked_ae-book --split test --out codings.npy
   latentforge map runs/stacked_ae-book --method tsne
+  latentforge top-activations runs/stacked_ae-book --units 8
   latentforge probe runs/stacked_ae-book
   latentforge pretrain-classifier runs/stacked_ae-fast --labels 500
   latentforge train dcgan --recipe fast
   latentforge generate runs/dcgan-fast --n 64
   latentforge interpolate runs/vae-book --method slerp
+  latentforge arithmetic runs/dcgan-fast sneaker - "ankle boot" + sandal
   latentforge evaluate runs/dcgan-fast          # FID, KID, precision/recall, coverage
   latentforge train conv_ae --recipe fast --set data.train_classes=[0] --name tshirts
   latentforge anomalies runs/tshirts --score knn
@@ -42,8 +44,10 @@ EXAMPLES = """examples:
 ADDERS = (train.add_models, train.add_config, train.add_train, evaluate.add_evaluate,
           autoencoder_tools.add_reconstruct, autoencoder_tools.add_greedy,
           autoencoder_tools.add_hashes, autoencoder_tools.add_encode,
-          representation.add_map, representation.add_probe, representation.add_search,
+          representation.add_map, representation.add_top_activations,
+          representation.add_probe, representation.add_search,
           representation.add_pretrain, generative.add_generate, generative.add_interpolate,
+          generative.add_arithmetic,
           anomalies.add_anomalies, anomalies.add_benchmark, evaluate.add_report,
           chapter.add_chapter)
 COMMANDS = {**train.COMMANDS, **evaluate.COMMANDS, **autoencoder_tools.COMMANDS,

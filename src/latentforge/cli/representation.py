@@ -1,5 +1,7 @@
-"""`latentforge map`, `probe`, `search` and `pretrain-classifier`: what a run's codings
-are worth, over `latentforge.tasks` (representation.py, search.py)."""
+"""`latentforge map`, `top-activations`, `probe`, `search` and `pretrain-classifier`: what
+a run's codings are worth, over `latentforge.tasks` (representation.py, top_activations.py,
+search.py). `top-activations` is a command of its own, not a `map` option: it draws images
+per coding unit, and none of map's options (2-D method, thumbnails) would apply to it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +30,37 @@ def cmd_map(args) -> int:
 
     run = api.load_run(args.run)
     print(f"wrote {map_codings(run, args.method, args.split, args.n, args.seed, args.out)}")
+    return 0
+
+
+def add_top_activations(add) -> None:
+    p = add("top-activations", help="for each coding unit, the items that activate it most "
+            "(the book's exercise 9; any model that encodes)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--units", type=int, default=10, help="units shown: the most variable "
+                   "over the encoded items (10)")
+    p.add_argument("--per-unit", type=int, default=8, help="items per unit (8)")
+    p.add_argument("--split", default="train", choices=SPLITS, help="items searched (train)")
+    p.add_argument("--n", type=int, default=10000, help="a seeded sample of this many items "
+                   "is encoded (10000; 0 = the whole split)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="PNG path (default RUN/figures/top_activations.png)")
+
+
+def cmd_top_activations(args) -> int:
+    from latentforge import api
+    from latentforge.errors import ConfigError
+    from latentforge.tasks.top_activations import top_activations, top_activations_png
+
+    out = Path(args.out) if args.out else Path(args.run) / "figures" / "top_activations.png"
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must end in .png, got '{out}'")
+    run = api.load_run(args.run)
+    result = top_activations(run, args.units, args.per_unit, args.split, args.n or None,
+                             args.seed)
+    for unit, values in zip(result.units, result.values):
+        print(f"unit {int(unit):4d}: top activations {', '.join(f'{v:.3g}' for v in values)}")
+    print(f"wrote {top_activations_png(result, out)}")
     return 0
 
 
@@ -135,4 +168,4 @@ def cmd_pretrain(args) -> int:
 
 
 COMMANDS = {"map": cmd_map, "probe": cmd_probe, "search": cmd_search,
-            "pretrain-classifier": cmd_pretrain}
+            "pretrain-classifier": cmd_pretrain, "top-activations": cmd_top_activations}
