@@ -51,6 +51,17 @@ def test_wgan_gp_is_the_negative_wasserstein_estimate():
     assert loss.n_critic == 3
 
 
+def test_wgan_gp_drift_term_by_hand_and_off_by_default():
+    _, d, _ = _losses(WGANGPLoss, drift_weight=0.25)
+    drift = _mean(r * r for r in D_REAL)  # (4 + 1 + 0.25) / 3
+    assert d["drift"] == pytest.approx(drift)
+    assert d["d_loss"] == pytest.approx(0.25 * drift - (_mean(D_REAL) - _mean(D_FAKE)))
+    _, off, _ = _losses(WGANGPLoss)
+    assert "drift" not in off  # other GANs keep their metrics and numbers
+    with pytest.raises(ConfigError, match="model.drift_weight"):
+        DenseGANConfig(loss="wgan-gp", drift_weight=-1.0).validate()
+
+
 def test_hinge_loss_by_hand():
     loss, d, g = _losses(HingeLoss)
     # relu(1 - [2, -1, 0.5]) = [0, 2, 0.5]; relu(1 + [-3, 0.2, 1]) = [0, 1.2, 2]

@@ -158,6 +158,66 @@ def test_ema_equals_a_hand_computation():
     assert all(torch.equal(p, r) for p, r in zip(model.parameters(), raw))  # exact restore
 
 
+def test_ema_averages_only_the_named_parameters():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
+    named = [(f"0.{n}", p) for n, p in model[0].named_parameters()]
+    ema = EMA(model, 0.5, named)
+    assert set(ema.names) == {"0.weight", "0.bias"}
+    opts = {"main": torch.optim.SGD(model.parameters(), lr=0.1)}
+    step = Stepper(opts, ema=ema)
+    start = model[0].weight.detach().clone()
+    step.step("main", model(torch.randn(4, 3)).pow(2).mean())
+    step.end_batch()
+    raw = {k: v.clone() for k, v in model.state_dict().items()}
+    with ema.swapped():
+        torch.testing.assert_close(model[0].weight.detach(), (start + raw["0.weight"]) / 2)
+        assert torch.equal(model[1].weight, raw["1.weight"])  # not averaged: raw
+    ema.load_state_dict({"0.weight": start, "0.bias": raw["0.bias"]})  # no "1.*" needed
+    assert torch.equal(ema.average[0], start)
+
+
+def test_gan_ema_averages_the_generator_only(tmp_path):
+    run = lf.train(make_tiny_cfg("gan", "train.ema_decay=0.5", epochs=1),
+                   run_dir=tmp_path / "r")
+    names = {n for n, _ in run.model.ema_parameters()}
+    assert names == {f"generator.{n}" for n, _ in run.model.generator.named_parameters()}
+    folder = checkpoint.latest_checkpoint(run.path)
+    averaged = load_file(str(folder / rundir.AVERAGED))
+    raw = load_file(str(folder / rundir.WEIGHTS))
+    d_keys = [k for k in raw if k.startswith("discriminator.")]
+    assert d_keys and all(torch.equal(averaged[k], raw[k]) for k in d_keys)
+    assert any(not torch.equal(averaged[k], raw[k]) for k in names)
+
+
+class _Halving(Callback):
+    """Records each epoch's step count; from epoch 2 the model asks for half the batch."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_epoch_end(self, trainer, record):
+        self.steps.append(record["step"])
+        trainer.model.batch_size = lambda default: default // 2
+
+
+def test_the_models_batch_size_hook_sets_each_epochs_batches():
+    from latentforge.api import build_model
+    from latentforge.data import load_data
+    from latentforge.training.engine import Trainer
+
+    cfg = lf.build_config("stacked_ae", overrides=[*TINY, "train.epochs=2"])
+    splits = load_data(cfg.data)
+    model = build_model(cfg, splits.train.sample_shape)
+    assert model.batch_size(16) == 16  # the default hook: train.batch_size
+    seen, original = [], model.train_step
+    model.train_step = lambda x, y, step: (seen.append(len(x)), original(x, y, step))[1]
+    halving = _Halving()
+    Trainer(model, splits, cfg, callbacks=[halving]).fit()
+    assert seen == [16] * 6 + [8] * 12  # 96 items: batches of 16, then of 8
+    assert halving.steps == [6, 18]  # state.step counts the batches really taken
+
+
 def test_ema_run_validates_saves_and_loads_the_averaged_weights(tmp_path):
     run = lf.train("stacked_ae", overrides=[*TINY, "train.epochs=2", "train.ema_decay=0.8"],
                    run_dir=tmp_path / "r")

@@ -70,6 +70,18 @@ class Model(nn.Module, metaclass=_InitAfterBuild):
         or layer that needs another init (e.g. equalized learning rate) overrides this."""
         keras_init_(self)
 
+    def ema_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """(state_dict name, parameter) pairs that ``train.ema_decay`` averages (the engine's
+        `training.ema.EMA`): every parameter, tied ones under each of their names. A GAN
+        averages only its generator's."""
+        return list(self.named_parameters(remove_duplicate=False))
+
+    def batch_size(self, default: int) -> int:
+        """The batch size of the next epoch (the engine asks at the start of each epoch):
+        `default` (train.batch_size); a model with per-phase batch sizes (progan) answers
+        its current phase's."""
+        return default
+
     def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
         """One optimizer named "main" over all parameters (GANs override with two)."""
         return {"main": make_optimizer(self.parameters(), train_cfg)}

@@ -93,6 +93,12 @@ class GAN(Model):
 
     # ------------------------------------------------------------------ engine contract
 
+    def ema_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """Only G's parameters are averaged by ``train.ema_decay`` (samples come from the
+        averaged G; D keeps its raw weights, also in the averaged checkpoint)."""
+        return [(f"generator.{name}", p)
+                for name, p in self.generator.named_parameters(remove_duplicate=False)]
+
     def configure_optimizers(self, train_cfg) -> dict[str, torch.optim.Optimizer]:
         """{"discriminator", "generator"}: train.optimizer each (book: two RMSprop)."""
         d_cfg = replace(train_cfg, lr=self.cfg.d_lr) if self.cfg.d_lr else train_cfg

@@ -24,6 +24,9 @@ class GANBaseConfig:
         (non-saturating, with R1: Mescheder et al. 2018).
     gp_weight / n_critic: WGAN-GP's lambda (paper: 10) and critic steps per generator step
         (paper: 5); used with loss="wgan-gp" only.
+    drift_weight: WGAN-GP's drift term epsilon_drift * E[D(x_real)^2] in D's loss (ProGAN,
+        Karras et al. 2018, sec. A.1: 0.001; 0 = off, the default); used with
+        loss="wgan-gp" only, reported as "drift" (E[D(x_real)^2]) when on.
     r1_gamma: R1's gamma (the penalty is gamma / 2 * E||grad_x D(x)||^2 on reals; paper: 10;
         0 = off); used with loss="logistic" only.
     conditional / n_classes: class-conditional G and D (book exercise 11); labels in
@@ -41,6 +44,7 @@ class GANBaseConfig:
     loss: str = "bce"
     gp_weight: float = 10.0
     n_critic: int = 5
+    drift_weight: float = 0.0
     r1_gamma: float = 10.0
     conditional: bool = False
     n_classes: int = 10
@@ -62,7 +66,7 @@ class GANBaseConfig:
         check_fraction("replay_fraction", self.replay_fraction)
         for name, low in (("replay_size", 1), ("minibatch_kernels", 0), ("minibatch_dim", 1),
                           ("minibatch_group", 2), ("gp_weight", 0), ("n_critic", 1),
-                          ("r1_gamma", 0)):
+                          ("r1_gamma", 0), ("drift_weight", 0)):
             check_at_least(name, getattr(self, name), low)
         for name in ("d_lr", "g_lr"):
             value = getattr(self, name)

@@ -12,7 +12,9 @@ so `d_real_acc` / `d_fake_acc` are the shares of reals / fakes on the right side
   D: BCE of the 2B scores against labels 1 (reals) and 0 (fakes), the mean over all 2B as
   Keras's one ``train_on_batch``; G: BCE of D(G(z)) against labels 1 (non-saturating).
 - "wgan-gp": WGAN-GP (Gulrajani et al. 2017): D is a critic; D: mean D(fake) - mean D(real)
-  + gp_weight * GP (eq. 3, `gradient_penalty`); G: -mean D(G(z)); G steps every n_critic.
+  + gp_weight * GP (eq. 3, `gradient_penalty`) [+ drift_weight * mean D(real)^2, ProGAN's
+  drift term that keeps the critic's scores near 0 (Karras et al. 2018, sec. A.1), when
+  drift_weight > 0]; G: -mean D(G(z)); G steps every n_critic.
 - "hinge": the hinge loss (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, SN-GAN):
   D: mean relu(1 - D(x)) + mean relu(1 + D(G(z))); G: -mean D(G(z)).
 - "logistic": the non-saturating logistic loss (Goodfellow et al. 2014, sec. 3) with the
@@ -136,7 +138,8 @@ class BCELoss(AdversarialLoss):
 
 
 class WGANGPLoss(AdversarialLoss):
-    """WGAN-GP; reports "wasserstein" (mean D(real) - mean D(fake)) and "gradient_penalty"."""
+    """WGAN-GP; reports "wasserstein" (mean D(real) - mean D(fake)), "gradient_penalty" and,
+    with drift_weight > 0, "drift" (mean D(real)^2, in d_loss times drift_weight)."""
 
     name = "wgan-gp"
 
@@ -150,7 +153,11 @@ class WGANGPLoss(AdversarialLoss):
 
     def d_loss(self, d_real, d_fake):
         wasserstein = d_real.mean() - d_fake.mean()
-        return {"d_loss": -wasserstein, "wasserstein": wasserstein}
+        if not self.cfg.drift_weight:
+            return {"d_loss": -wasserstein, "wasserstein": wasserstein}
+        drift = d_real.pow(2).mean()
+        return {"d_loss": self.cfg.drift_weight * drift - wasserstein,
+                "wasserstein": wasserstein, "drift": drift}
 
     def g_loss(self, d_fake):
         return -d_fake.mean()

@@ -2,29 +2,43 @@
 
 After every engine step: ``avg = decay * avg + (1 - decay) * param`` (computed as
 ``avg.lerp_(param, 1 - decay)``). Buffers (batch-norm statistics, counters) are not
-averaged: the averaged model uses the live model's buffers. `swapped(model)` puts the
-averages into the model for a block (evaluation, samples) and restores the raw weights
+averaged: the averaged model uses the live model's buffers. Which parameters are averaged
+is the caller's choice (the engine passes `Model.ema_parameters()`: all of them, or a
+GAN's generator); the others keep their raw values in the averaged model. `swapped()` puts
+the averages into the model for a block (evaluation, samples) and restores the raw weights
 exactly afterwards, so training continues bitwise as if nothing had happened.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Iterable
 
 import torch
 from torch import nn
 
 
 class EMA:
-    """The averaged parameters of `model`, starting from its current weights."""
+    """The averaged parameters of `model`, starting from its current weights.
 
-    def __init__(self, model: nn.Module, decay: float):
+    named_parameters: the (state_dict name, parameter) pairs to average (default: every
+    parameter of `model` under each of its names); a parameter listed under several names
+    (tied weights) is averaged once.
+    """
+
+    def __init__(self, model: nn.Module, decay: float,
+                 named_parameters: Iterable[tuple[str, nn.Parameter]] | None = None):
         self.decay = float(decay)
-        self.params = [p for p in model.parameters()]
+        named = list(model.named_parameters(remove_duplicate=False)
+                     if named_parameters is None else named_parameters)
+        index: dict[int, int] = {}
+        self.params = []
+        for _, p in named:
+            if id(p) not in index:
+                index[id(p)] = len(self.params)
+                self.params.append(p)
         self.average = [p.detach().clone() for p in self.params]
-        # every state_dict name of a parameter (tied weights appear under several names)
-        index = {id(p): i for i, p in enumerate(self.params)}
-        self.names = {name: index[id(p)]
-                      for name, p in model.named_parameters(remove_duplicate=False)}
+        # every state_dict name of an averaged parameter
+        self.names = {name: index[id(p)] for name, p in named}
 
     @torch.no_grad()
     def reset(self) -> None:
@@ -61,7 +75,8 @@ class EMA:
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore the averages from a state dict of the averaged model (the checkpoint's
-        averaged weights; buffers in it are ignored). KeyError names a missing parameter."""
+        averaged weights; its buffers and the parameters that are not averaged are
+        ignored). KeyError names a missing parameter."""
         for name, i in self.names.items():
             if name not in state:
                 raise KeyError(f"no average for parameter '{name}'")

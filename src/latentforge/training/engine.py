@@ -5,6 +5,16 @@ It never looks at the model's type: it calls `configure_optimizers`, `train_step
 in memory as tensors (uint8 images) on the training device; each epoch draws a
 `torch.randperm` and slices it into batches (no per-sample DataLoader).
 
+Two optional model hooks (`models.base.Model` has the defaults):
+- `model.batch_size(train.batch_size)` is asked at the start of every epoch and gives that
+  epoch's batch size (default: train.batch_size; progan answers its growth phase's size).
+  A phase that changes mid-epoch takes its new batch size at the next epoch. The epoch's
+  step count (`state.step`, metrics' "step") counts the batches really taken; a cosine
+  schedule's length T is train.epochs times the first epoch's step count (the answer of
+  the model as built, before any checkpoint is restored, so a resumed run gets the same T).
+- `model.ema_parameters()` names the parameters train.ema_decay averages (default: all;
+  a GAN's: its generator's).
+
 The engine writes no file: given a run directory, the `Trainer` puts the callbacks that
 persist it first (training/callbacks.py: metrics.jsonl, config.json on resume,
 checkpoints); without one it trains in memory.
@@ -66,9 +76,10 @@ class Trainer:
         self.generator = generator or torch.Generator().manual_seed(tc.seed)
         self.optimizers = model.configure_optimizers(tc)
         total = tc.epochs * self.steps_per_epoch(splits.train)
+        ema = (None if tc.ema_decay is None
+               else EMA(model, tc.ema_decay, model.ema_parameters()))
         self.stepper = Stepper(self.optimizers, tc.clip_norm,
-                               Schedule.from_config(self.optimizers, tc, total),
-                               None if tc.ema_decay is None else EMA(model, tc.ema_decay))
+                               Schedule.from_config(self.optimizers, tc, total), ema)
         self.state = TrainerState(0, 0)
         self.history: list[dict] = []
         self.stop_requested = False
@@ -102,10 +113,11 @@ class Trainer:
         """Train one epoch, validate, advance `state`; returns the epoch's metrics line.
         TrainingDiverged when a loss or metric is NaN or infinite."""
         start = time.perf_counter()
+        steps = self.steps_per_epoch(train)  # asked before the epoch changes the model
         record = {"epoch": epoch + 1}
         record.update(self.train_epoch(train, epoch))
         record.update({f"val_{k}": v for k, v in self.evaluate(valid).items()})
-        self.state = TrainerState(epoch + 1, self.state.step + self.steps_per_epoch(train))
+        self.state = TrainerState(epoch + 1, self.state.step + steps)
         record["step"], record["time_s"] = self.state.step, round(time.perf_counter() - start, 3)
         self._check_finite(record, epoch)
         return record
@@ -114,17 +126,24 @@ class Trainer:
         """End `fit` after the current epoch (its callbacks still run)."""
         self.stop_requested = True
 
+    def batch_size(self) -> int:
+        """The next epoch's batch size: the model's answer to `batch_size(train.batch_size)`
+        (train.batch_size unless the model has per-phase sizes)."""
+        return int(self.model.batch_size(self.cfg.train.batch_size))
+
     def steps_per_epoch(self, data) -> int:
-        """Batches per epoch; the last one may be smaller (as in Keras)."""
-        return math.ceil(len(data) / self.cfg.train.batch_size)
+        """Batches of the next epoch (at `batch_size()`); the last one may be smaller (as
+        in Keras)."""
+        return math.ceil(len(data) / self.batch_size())
 
     def train_epoch(self, data, epoch: int) -> dict:
-        """One pass over `data` (a TensorData on the device) in shuffled batches; returns
-        batch-mean train losses. Does not advance `state` (see `run_epoch`)."""
+        """One pass over `data` (a TensorData on the device) in shuffled batches of
+        `batch_size()`; returns batch-mean train losses. Does not advance `state` (see
+        `run_epoch`)."""
         self.model.train()
-        n, bs = len(data), self.cfg.train.batch_size
+        n, bs = len(data), self.batch_size()
         perm = torch.randperm(n, generator=self.generator).to(self.device)
-        steps, done = self.steps_per_epoch(data), self.state.step
+        steps, done = math.ceil(n / bs), self.state.step
         hooks = [cb for cb in self.callbacks
                  if type(cb).on_batch_end is not Callback.on_batch_end]
         sums: dict[str, list] = {}
