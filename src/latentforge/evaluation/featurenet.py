@@ -1,15 +1,20 @@
-"""The Fashion-MNIST feature network: a small CNN classifier whose penultimate layer is the
-feature space of the generative metrics (FID, KID, precision/recall, class coverage).
+"""Feature networks: small CNN classifiers whose penultimate layer is the feature space of
+the generative metrics (FID, KID, precision/recall, class coverage).
 
-The weights ship inside the package (``latentforge/assets/fashion_cnn.safetensors``), so the
-metrics work offline; ``scripts/train_feature_net.py`` retrains them reproducibly and stores
-the training facts (test accuracy, seed, epochs, torch version, data checksum) in the
-safetensors metadata (`read_metadata`).
+The Fashion-MNIST network ships inside the package
+(``latentforge/assets/fashion_cnn.safetensors``, input (1, 28, 28)), so the metrics work
+offline on Fashion-MNIST; ``latentforge featurenet train --data SRC``
+(`featurenet_training.train_feature_net`) trains the same kind of network on any labelled
+image data (any channel count, sides >= 8) and ``scripts/train_feature_net.py`` retrains
+the shipped one reproducibly. Each file stores its training facts (input shape, classes,
+data source and config, test accuracy, data checksum, seed, epochs) in the safetensors
+metadata (`read_metadata`).
 
 Feature-network protocol (`FeatureNet`): any ``torch.nn.Module`` with
 ``features(x) -> (N, D)`` float features and ``forward(x) -> (N, K)`` class logits, for
-images ``x`` of the shape it was trained on. Other datasets pass their own such network to
-`features`, `predict_classes` and `generative.evaluate_samples`.
+images ``x`` of the shape it was trained on (`input_shape_of` reads it when the network
+declares one). `load_feature_net` loads a saved network for `features`,
+`predict_classes` and `generative.evaluate_samples`.
 """
 from __future__ import annotations
 
@@ -26,9 +31,11 @@ from latentforge.errors import DataError
 from latentforge.atomic import atomic_path
 from latentforge.models.base import evaluating
 
-FORMAT = "latentforge.fashion_cnn/1"
-INPUT_SHAPE = (1, 28, 28)
+FORMAT = "latentforge.feature_cnn/1"  # written now; the input shape is in "arch"
+FORMATS = (FORMAT, "latentforge.fashion_cnn/1")  # readable: the shipped file's older tag
+INPUT_SHAPE = (1, 28, 28)  # the shipped network's input (and any arch without input_shape)
 ASSET = "fashion_cnn.safetensors"
+MIN_SIDE = 8  # three 2x2 max-pools need at least 8 pixels per side
 
 
 @runtime_checkable
@@ -48,31 +55,48 @@ def _block(c_in: int, c_out: int) -> list[nn.Module]:
             nn.ReLU(), nn.MaxPool2d(2)]
 
 
-class FashionCNN(nn.Module):
-    """Three conv blocks (28 -> 14 -> 7 -> 3) -> dense ``hidden`` + ReLU (the features) ->
-    dropout -> dense ``n_classes`` (logits).
+class FeatureCNN(nn.Module):
+    """Three conv blocks (H -> H//2 -> H//4 -> H//8, e.g. 28 -> 14 -> 7 -> 3) -> dense
+    ``hidden`` + ReLU (the features) -> dropout -> dense ``n_classes`` (logits).
 
-    Input: (B, 1, 28, 28) in [0, 1]. `features`: (B, hidden), non-negative.
+    Input: (B, *input_shape) in [0, 1], input_shape (C, H, W) with H, W >= 8.
+    `features`: (B, hidden), non-negative.
     """
 
     def __init__(self, widths: tuple[int, int, int] = (16, 32, 64), hidden: int = 128,
-                 n_classes: int = 10, dropout: float = 0.3) -> None:
+                 n_classes: int = 10, dropout: float = 0.3,
+                 input_shape: tuple[int, int, int] = INPUT_SHAPE) -> None:
         super().__init__()
-        self.arch = {"widths": [int(w) for w in widths], "hidden": int(hidden),
-                     "n_classes": int(n_classes), "dropout": float(dropout)}
+        c, h, w = (int(v) for v in input_shape)
+        if min(h, w) < MIN_SIDE or c < 1:
+            raise DataError(f"A feature network needs images (C, H, W) with H, W >= "
+                            f"{MIN_SIDE}, got {tuple(input_shape)}; pad or resize the data "
+                            "(data.pad_to, data.image_size).")
+        self.input_shape = (c, h, w)
+        self.arch = {"widths": [int(v) for v in widths], "hidden": int(hidden),
+                     "n_classes": int(n_classes), "dropout": float(dropout),
+                     "input_shape": [c, h, w]}
         c1, c2, c3 = widths
-        self.body = nn.Sequential(*_block(1, c1), *_block(c1, c2), *_block(c2, c3),
-                                  nn.Flatten(), nn.Linear(c3 * 3 * 3, hidden), nn.ReLU())
+        self.body = nn.Sequential(*_block(c, c1), *_block(c1, c2), *_block(c2, c3),
+                                  nn.Flatten(), nn.Linear(c3 * (h // 8) * (w // 8), hidden),
+                                  nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, n_classes)
 
     def features(self, x: Tensor) -> Tensor:
-        """x: (B, 1, 28, 28) in [0, 1] -> (B, hidden) penultimate activations."""
+        """x: (B, *input_shape) in [0, 1] -> (B, hidden) penultimate activations."""
         return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: (B, 1, 28, 28) in [0, 1] -> (B, n_classes) logits."""
+        """x: (B, *input_shape) in [0, 1] -> (B, n_classes) logits."""
         return self.head(self.dropout(self.body(x)))
+
+
+def input_shape_of(net: nn.Module) -> tuple[int, ...] | None:
+    """The (C, H, W) a network declares as ``net.input_shape``, or None when it declares
+    none (a `FeatureNet` of the caller's own)."""
+    shape = getattr(net, "input_shape", None)
+    return None if shape is None else tuple(int(v) for v in shape)
 
 
 def default_path() -> Path:
@@ -86,14 +110,15 @@ def read_metadata(path: str | Path | None = None) -> dict:
 
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
-        raise DataError(f"No feature-network weights at {path}; reinstall latentforge or "
-                        "run scripts/train_feature_net.py to create them.")
+        raise DataError(f"No feature-network weights at {path}; make one with "
+                        "'latentforge featurenet train --data SRC --out FILE' (the shipped "
+                        "one: reinstall latentforge).")
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise DataError(f"{path} is not a readable safetensors file ({exc}); rerun "
-                        "scripts/train_feature_net.py to rewrite it.") from exc
+        raise DataError(f"{path} is not a readable safetensors file ({exc}); train it "
+                        "again with 'latentforge featurenet train'.") from exc
     return {k: _decode(v) for k, v in raw.items()}
 
 
@@ -104,28 +129,29 @@ def _decode(value: str) -> object:
         return value
 
 
-def load_feature_net(path: str | Path | None = None) -> FashionCNN:
-    """The feature network saved at ``path`` (default: the shipped weights), in eval mode
-    on the CPU, with its metadata as ``net.metadata``."""
+def load_feature_net(path: str | Path | None = None) -> FeatureCNN:
+    """The feature network saved at ``path`` (default: the shipped Fashion-MNIST weights),
+    in eval mode on the CPU, with its metadata as ``net.metadata``, its input (C, H, W) as
+    ``net.input_shape`` and its file as ``net.path``."""
     from safetensors.torch import load_file
 
     path = Path(path) if path is not None else default_path()
     meta = read_metadata(path)
-    if meta.get("format") != FORMAT or not isinstance(meta.get("arch"), dict):
+    if meta.get("format") not in FORMATS or not isinstance(meta.get("arch"), dict):
         raise DataError(f"{path} is not a latentforge feature network (metadata format "
-                        f"{meta.get('format')!r}, expected {FORMAT!r}); rerun "
-                        "scripts/train_feature_net.py.")
-    net = FashionCNN(**meta["arch"])
+                        f"{meta.get('format')!r}, expected {FORMAT!r}); make one with "
+                        "'latentforge featurenet train --data SRC'.")
     try:
+        net = FeatureCNN(**meta["arch"])
         net.load_state_dict(load_file(str(path)))
-    except RuntimeError as exc:
-        raise DataError(f"{path} does not match its stored architecture ({exc}); rerun "
-                        "scripts/train_feature_net.py.") from exc
-    net.metadata = meta
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise DataError(f"{path} does not match its stored architecture ({exc}); train it "
+                        "again with 'latentforge featurenet train'.") from exc
+    net.metadata, net.path = meta, str(path)
     return net.eval()
 
 
-def save_feature_net(net: FashionCNN, path: str | Path, metadata: dict) -> None:
+def save_feature_net(net: FeatureCNN, path: str | Path, metadata: dict) -> None:
     """Atomically write ``net``'s weights (contiguous, CPU) with ``metadata`` (JSON-encoded
     values) plus its architecture and format tag."""
     from safetensors.torch import save_file
