@@ -10,7 +10,8 @@ import functools
 import logging
 import sys
 
-from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, generative
+from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, featurenet
+from latentforge.cli import generative, growth
 from latentforge.cli import representation, train
 from latentforge.errors import LatentforgeError
 
@@ -33,7 +34,11 @@ EXAMPLES = """examples:
   latentforge generate runs/dcgan-fast --n 64
   latentforge interpolate runs/vae-book --method slerp
   latentforge arithmetic runs/dcgan-fast sneaker - "ankle boot" + sandal
+  latentforge generate runs/stylegan-fast --truncation 0.7
+  latentforge style-mix runs/stylegan-fast       # coarse/middle/fine styles of B into A
   latentforge evaluate runs/dcgan-fast          # FID, KID, precision/recall, coverage
+  latentforge growth runs/progan-fast           # progan's samples per growth phase
+  latentforge featurenet train --data cifar10   # a feature network for other data
   latentforge train conv_ae --recipe fast --set data.train_classes=[0] --name tshirts
   latentforge anomalies runs/tshirts --score knn
   latentforge benchmark one-class --model conv_ae --seeds 0 1 2
@@ -47,12 +52,13 @@ ADDERS = (train.add_models, train.add_config, train.add_train, evaluate.add_eval
           representation.add_map, representation.add_top_activations,
           representation.add_probe, representation.add_search,
           representation.add_pretrain, generative.add_generate, generative.add_interpolate,
-          generative.add_arithmetic,
-          anomalies.add_anomalies, anomalies.add_benchmark, evaluate.add_report,
+          generative.add_arithmetic, generative.add_style_mix, growth.add_growth,
+          anomalies.add_anomalies, anomalies.add_benchmark, featurenet.add_featurenet,
+          evaluate.add_report,
           chapter.add_chapter)
 COMMANDS = {**train.COMMANDS, **evaluate.COMMANDS, **autoencoder_tools.COMMANDS,
             **representation.COMMANDS, **generative.COMMANDS, **anomalies.COMMANDS,
-            **chapter.COMMANDS}
+            **chapter.COMMANDS, **featurenet.COMMANDS, **growth.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from latentforge.config import RunConfig, TrainConfig
+from latentforge.config import RunConfig, TrainConfig, check_seed
 from latentforge.data import DataConfig, load_data
 from latentforge.data.dataset import Splits, TensorData
 from latentforge.errors import ConfigError, DataError
@@ -148,8 +148,10 @@ def reproducible(seed: int, threads: int | None):
         torch.use_deterministic_algorithms(before[1])
 
 
-def check_settings(epochs: int, batch_size: int, lr: float, threads: int | None) -> None:
+def check_settings(epochs: int, seed: int, batch_size: int, lr: float,
+                   threads: int | None) -> None:
     """ConfigError for settings no training can use."""
+    check_seed(seed, "--seed")
     if epochs < 1 or batch_size < 1:
         raise ConfigError(f"--epochs and --batch-size must be >= 1, got {epochs} and "
                           f"{batch_size}.")
@@ -170,7 +172,7 @@ def train_feature_net(data: DataConfig, out: str | Path, epochs: int = 12, seed:
         training (None: torch's current setting). progress: receives one line per epoch.
     Returns the metadata written, plus "out" and "train_seconds".
     """
-    check_settings(epochs, batch_size, lr, threads)
+    check_settings(epochs, seed, batch_size, lr, threads)
     splits = load_data(data)
     shape, n_classes = labelled_images(splits, data.source)
     flip = data.source in FLIP_SOURCES if flip is None else bool(flip)
