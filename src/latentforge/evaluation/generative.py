@@ -13,8 +13,9 @@ Pure functions of feature arrays (N, D) (numpy or torch; computed in float64):
   least 5% and the normalised entropy: the mode-collapse detector.
 
 `evaluate_samples` computes all of them for generated images against real images, with the
-shipped Fashion-MNIST network (`featurenet.load_feature_net`) or any network following the
-`featurenet.FeatureNet` protocol. Values depend on the feature space: compare only numbers
+shipped Fashion-MNIST network, a network of ``latentforge featurenet train``
+(`featurenet.load_feature_net(path)`) or any network following the `featurenet.FeatureNet`
+protocol. Values depend on the feature space: compare only numbers
 computed with the same network (real-vs-real floor with the shipped net, Fashion-MNIST test
 vs the first 10,000 training images: FID 0.29, KID -0.03 +- 0.13, precision 0.85, recall
 0.86, 10 classes covered).
@@ -216,23 +217,23 @@ def evaluate_samples(images, reference_images, net=None, batch_size: int = 1000,
     """All metrics of generated ``images`` against real ``reference_images``.
 
     images, reference_images: (N, C, H, W) uint8 or float in [0, 1].
-    net: a `featurenet.FeatureNet`; default the shipped Fashion-MNIST network, which needs
-        (1, 28, 28) images. The KID subset size is capped at the smaller set's size.
+    net: a `featurenet.FeatureNet` (e.g. `featurenet.load_feature_net(path)`); default the
+        shipped Fashion-MNIST network, which needs (1, 28, 28) images. Images of another
+        shape than the network's ``input_shape`` (when it declares one) raise `DataError`.
+        The KID subset size is capped at the smaller set's size.
     phase: called with "features" and then "metrics" as each step starts (progress).
     Returns {"fid", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
     "class_entropy", "class_shares" (list), "n_samples", "n_reference"}.
     """
     from latentforge.evaluation.featurenet import (INPUT_SHAPE, as_image_batch, class_logits,
-                                                   features, load_feature_net)
+                                                   features, input_shape_of,
+                                                   load_feature_net)
 
     x, ref = as_image_batch(images, "images"), as_image_batch(reference_images, "reference_images")
-    if net is None:
-        for name, t in (("images", x), ("reference_images", ref)):
-            if tuple(t.shape[1:]) != INPUT_SHAPE:
-                raise DataError(f"{name} have shape {tuple(t.shape[1:])}, but the shipped "
-                                f"feature network takes {INPUT_SHAPE}; pass a feature network "
-                                "for this data with net=... (see featurenet.FeatureNet).")
-        net = load_feature_net()
+    shipped = net is None
+    _check_shape(x, ref, INPUT_SHAPE if shipped else input_shape_of(net),
+                 "the shipped" if shipped else "this")
+    net = load_feature_net() if shipped else net
     phase = phase or (lambda name: None)
     phase("features")
     fx, fr = features(net, x, batch_size), features(net, ref, batch_size)
@@ -245,3 +246,14 @@ def evaluate_samples(images, reference_images, net=None, batch_size: int = 1000,
             "precision": precision, "recall": recall, "classes_covered": cov.n_covered,
             "class_entropy": cov.entropy, "class_shares": cov.shares.tolist(),
             "n_samples": len(fx), "n_reference": len(fr)}
+
+
+def _check_shape(x, ref, shape, which: str) -> None:
+    """`DataError` naming the fix unless both image batches have the network's input
+    ``shape`` (None: any)."""
+    for name, t in (("images", x), ("reference_images", ref)):
+        if shape is not None and tuple(t.shape[1:]) != tuple(shape):
+            raise DataError(f"{name} have shape {tuple(t.shape[1:])}, but {which} feature "
+                            f"network takes {tuple(shape)}; pass a feature network for this "
+                            "data with net=featurenet.load_feature_net(FILE) (make one with "
+                            "'latentforge featurenet train --data SRC').")

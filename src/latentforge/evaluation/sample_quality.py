@@ -1,21 +1,70 @@
-"""Quality of a generative run's samples on the shipped Fashion-MNIST feature network:
-FID, KID, precision/recall and class coverage against a real split (what
-``latentforge evaluate`` reports for VAEs and GANs)."""
+"""Quality of a generative run's samples on a feature network: FID, KID, precision/recall
+and class coverage against a real split (what ``latentforge evaluate`` reports for VAEs and
+GANs).
+
+The network: the one the caller passes (e.g. `featurenet.load_feature_net(path)` of a
+network from ``latentforge featurenet train``), else the shipped Fashion-MNIST network when
+the run's samples are (1, 28, 28) images; its input shape must equal the run's sample
+shape.
+"""
 from __future__ import annotations
 
 import time
 
-from latentforge.errors import RunError
+from latentforge.errors import DataError, RunError
 
-SOURCES = ("fashion-mnist",)  # what the shipped feature network was trained on
+HOW_TO_MAKE = ("make one for this data with 'latentforge featurenet train --data SRC' and "
+               "pass it with --feature-net FILE")
+
+
+def sample_shape(run) -> tuple[int, ...]:
+    """The shape of one of the run's samples (its model's items), e.g. (3, 32, 32)."""
+    return tuple(run.model.sample_shape)
+
+
+def no_network_reason(shape: tuple[int, ...]) -> str | None:
+    """Why samples of `shape` have no default feature network (None when the shipped one
+    fits)."""
+    from latentforge.evaluation.featurenet import INPUT_SHAPE
+
+    if tuple(shape) == INPUT_SHAPE:
+        return None
+    return (f"the run's samples are {tuple(shape)} and the shipped feature network takes "
+            f"Fashion-MNIST's {INPUT_SHAPE}; {HOW_TO_MAKE}")
+
+
+def check_fits(net, shape: tuple[int, ...], name: str = "the feature network") -> None:
+    """`DataError` when `net` declares an input shape other than `shape` (one of the run's
+    samples); networks that declare none are trusted."""
+    from latentforge.evaluation.featurenet import input_shape_of
+
+    expected = input_shape_of(net)
+    if expected is not None and expected != tuple(shape):
+        raise DataError(f"{name} takes {expected} images, but this run's samples are "
+                        f"{tuple(shape)}; {HOW_TO_MAKE}.")
+
+
+def network_for(run, net=None):
+    """The feature network for `run`'s samples: `net` (checked against the sample shape),
+    else the shipped one for (1, 28, 28) samples; `RunError` when there is none."""
+    from latentforge.evaluation.featurenet import load_feature_net
+
+    shape = sample_shape(run)
+    if net is not None:
+        check_fits(net, shape, getattr(net, "path", None) or "the feature network")
+        return net
+    reason = no_network_reason(shape)
+    if reason:
+        raise RunError(f"No feature network for '{run.path}': {reason}.")
+    return load_feature_net()
 
 
 def sample_quality(run, n: int = 10_000, split: str = "test", seed: int = 0,
                    net=None) -> dict:
-    """`n` samples of `run` (seeded) against the `split` images; `net`: a feature network
-    for other data (default: the shipped Fashion-MNIST one, only for Fashion-MNIST runs).
-    Returns `evaluate_samples`'s dict plus "split" and "seconds". Shows the phases on a
-    terminal (`evaluation.progress`)."""
+    """`n` samples of `run` (seeded) against the `split` images, on `net` (a
+    `featurenet.FeatureNet`; default: see `network_for`). Returns `evaluate_samples`'s dict
+    plus "split", "feature_net" (the network's file, when loaded from one) and "seconds".
+    Shows the phases on a terminal (`evaluation.progress`)."""
     from latentforge.evaluation.generative import evaluate_samples
     from latentforge.evaluation.progress import phases
     from latentforge.generation.sampling import draw_samples
@@ -23,14 +72,12 @@ def sample_quality(run, n: int = 10_000, split: str = "test", seed: int = 0,
     if "generate" not in run.model.capabilities():
         raise RunError(f"'{run.path}' holds a {run.config.model_name}, which does not "
                        "generate samples.")
-    if net is None and run.config.data.source not in SOURCES:
-        raise RunError(f"Sample metrics use a feature network trained on Fashion-MNIST; "
-                       f"this run's data is '{run.config.data.source}'. Pass your own "
-                       "network: latentforge.evaluation.generative.evaluate_samples(net=...).")
+    net = network_for(run, net)
     start = time.perf_counter()
     reference = run.split(split).x
     with phases("sample metrics", ["generate samples", "features", "metrics"]) as phase:
         phase("generate samples")
         images = draw_samples(run.model, n, seed)
         result = evaluate_samples(images, reference, net=net, seed=seed, phase=phase)
-    return {**result, "split": split, "seconds": round(time.perf_counter() - start, 1)}
+    return {**result, "split": split, "feature_net": getattr(net, "path", None),
+            "seconds": round(time.perf_counter() - start, 1)}
