@@ -51,8 +51,9 @@ class Model(nn.Module, metaclass=_InitAfterBuild):
 
     # What every model of the class can do: "encode" (x -> codings), "reconstruct",
     # "decode" (codings -> items), "generate" (samples from a prior), "posterior" (a VAE's
-    # q(z|x)), "discriminate" (a GAN's D). `capabilities()` adds what depends on the
-    # instance. Generic code asks `capabilities()`, never hasattr or the model's config.
+    # q(z|x)), "discriminate" (a GAN's D), "grow" (progressive growing: progan's growth
+    # figure). `capabilities()` adds what depends on the instance. Generic code asks
+    # `capabilities()`, never hasattr or the model's config.
     CAPABILITIES: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, cfg, sample_shape: tuple[int, ...]):

@@ -1,0 +1,28 @@
+"""`latentforge growth RUN`: a progan run's samples at the end of each growth phase
+(`latentforge.tasks.growth`)."""
+from __future__ import annotations
+
+
+def add_growth(add) -> None:
+    p = add("growth", help="progan: G's samples of fixed codings at the end of each growth "
+            "phase (4x4, 8x8, ...) and at the end of training, one row each")
+    p.add_argument("run", help="run directory of a progan run")
+    p.add_argument("--n", type=int, default=8,
+                   help="images per row (8; at most the run's model.growth_samples)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/growth.png)")
+
+
+def cmd_growth(args) -> int:
+    from pathlib import Path
+
+    from latentforge import api
+    from latentforge.errors import ConfigError
+    from latentforge.tasks.growth import growth_png
+
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise ConfigError(f"'{args.out}' must end in .png")
+    print(f"wrote {growth_png(api.load_run(args.run), args.n, args.out)}")
+    return 0
+
+
+COMMANDS = {"growth": cmd_growth}
