@@ -146,6 +146,19 @@ def test_minibatch_stddev_small_batch_and_errors():
         MinibatchStdDev(group_size=4)(torch.randn(6, 2, 2, 2))
 
 
+def test_minibatch_stddev_fit_group_uses_the_largest_dividing_group():
+    layer = MinibatchStdDev(group_size=4, fit_group=True)
+    assert [layer.group_size_for(b) for b in (8, 6, 7, 3, 10, 12)] == [4, 3, 1, 3, 2, 4]
+    x = torch.randn(6, 2, 2, 2, dtype=torch.float64)
+    out = layer(x)                                    # two groups of 3: i % 2
+    for i in range(6):
+        members = x[[j for j in range(6) if j % 2 == i % 2]]
+        expected = members.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+        assert torch.allclose(out[i, 2], expected.expand(2, 2))
+    alone = layer(torch.randn(7, 2, 2, 2, dtype=torch.float64))[:, 2]
+    assert torch.allclose(alone, torch.full_like(alone, math.sqrt(1e-8)))
+
+
 def test_noise_injection():
     layer = NoiseInjection(4)
     assert torch.all(layer.weight == 0)

@@ -141,20 +141,27 @@ class MinibatchStdDev(nn.Module):
     code, sample i belongs to group i mod (B / G)); in each group the (population) std of
     every feature at every pixel, sqrt(var + eps), is averaged over features and pixels into
     one number, appended to each sample of the group as a constant extra feature map.
-    B must be divisible by G.
+    B must be divisible by G, unless `fit_group`: then G is the largest group size
+    <= min(group_size, B) that divides B (an epoch's smaller last batch of 6 samples is
+    cut into groups of 3; a prime batch of 7 into groups of 1, whose std is sqrt(eps)).
     """
 
-    def __init__(self, group_size: int = 4, eps: float = 1e-8):
+    def __init__(self, group_size: int = 4, eps: float = 1e-8, fit_group: bool = False):
         super().__init__()
         if group_size < 1:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
-        self.group_size, self.eps = group_size, eps
+        self.group_size, self.eps, self.fit_group = group_size, eps, fit_group
+
+    def group_size_for(self, b: int) -> int:
+        """The group size G used for a batch of `b` samples (ValueError if none fits)."""
+        g = min(self.group_size, b)
+        if b % g and not self.fit_group:
+            raise ValueError(f"batch size {b} is not divisible by the group size {g}")
+        return max(d for d in range(1, g + 1) if b % d == 0)
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        g = min(self.group_size, b)
-        if b % g:
-            raise ValueError(f"batch size {b} is not divisible by the group size {g}")
+        g = self.group_size_for(b)
         y = x.reshape(g, b // g, c, h, w)                     # (G, M, C, H, W)
         y = y - y.mean(dim=0, keepdim=True)
         y = torch.sqrt(y.pow(2).mean(dim=0) + self.eps)       # (M, C, H, W)
@@ -163,7 +170,7 @@ class MinibatchStdDev(nn.Module):
         return torch.cat([x, y], dim=1)
 
     def extra_repr(self) -> str:
-        return f"group_size={self.group_size}"
+        return f"group_size={self.group_size}, fit_group={self.fit_group}"
 
 
 class NoiseInjection(nn.Module):
