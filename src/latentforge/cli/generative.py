@@ -1,5 +1,5 @@
-"""`latentforge generate` and `interpolate`: generative use of a run over
-`latentforge.tasks.generate`."""
+"""`latentforge generate`, `interpolate`, `arithmetic` and `style-mix`: generative use of
+a run over `latentforge.tasks` (generate.py, arithmetic.py, style_mix.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,15 +7,21 @@ from pathlib import Path
 from latentforge.cli.common import SPLITS, out_path
 from latentforge.generation.paths import INTERPOLATIONS
 
+SPACES = ("z", "w")  # generation.styles.SPACES, without importing torch
+
 
 def add_generate(add) -> None:
-    p = add("generate", help="sample new images from a generative run (vae, gan, dcgan)")
+    p = add("generate", help="sample new images from a generative run (vae, gan, dcgan, "
+            "stylegan)")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=64, help="number of images (64)")
     p.add_argument("--label", type=int, help="class of every sample (conditional GANs)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     p.add_argument("--out", help="PNG path (default RUN/figures/generated.png)")
     p.add_argument("--npy", help="also write the images (N, C, H, W) in [0, 1] to this .npy")
+    p.add_argument("--truncation", type=float, metavar="PSI", help="truncation trick "
+                   "(stylegan): w = mean_w + PSI (w - mean_w); 1 none, 0 the mean image, "
+                   "0.5-0.7 typical")
 
 
 def cmd_generate(args) -> int:
@@ -32,7 +38,7 @@ def cmd_generate(args) -> int:
         raise LatentforgeError(f"'{args.run}' was trained on table rows of shape "
                                f"{tuple(run.model.sample_shape)}, not images: generate them "
                                "with --npy FILE.npy (and no --out figure).")
-    images = generate(run, args.n, args.seed, args.label)
+    images = generate(run, args.n, args.seed, args.label, args.truncation)
     if figure:
         out = out_path(args.out) or Path(args.run) / "figures" / "generated.png"
         print(f"wrote {samples_png(run, images, out)}"
@@ -64,7 +70,11 @@ def add_interpolate(add) -> None:
     p.add_argument("--split", default="valid", choices=SPLITS,
                    help="where the real end points come from (valid)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="PNG path (default RUN/figures/interpolation_METHOD.png)")
+    p.add_argument("--space", default="z", choices=SPACES, help="z: codings or a "
+                   "generator's input (default); w: a style model's intermediate latent "
+                   "(stylegan)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/interpolation_METHOD.png; "
+                   "interpolation_METHOD_w.png with --space w)")
 
 
 def cmd_interpolate(args) -> int:
@@ -73,7 +83,7 @@ def cmd_interpolate(args) -> int:
 
     run = api.load_run(args.run)
     path = interpolation_figure(run, args.method, args.steps, args.pairs, args.split,
-                                args.seed, args.out)
+                                args.seed, args.out, args.space)
     print(f"wrote {path}")
     return 0
 
@@ -116,5 +126,32 @@ def cmd_arithmetic(args) -> int:
     return 0
 
 
+def add_style_mix(add) -> None:
+    p = add("style-mix", help="style mixing grid of a stylegan run (the StyleGAN paper's "
+            "figure 3): B's coarse, middle or fine styles copied into A's")
+    p.add_argument("run", help="run directory of a stylegan")
+    p.add_argument("--rows", type=int, default=3, help="B sources, rows per group (3)")
+    p.add_argument("--cols", type=int, default=5, help="A sources, columns (5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sources' codings (0)")
+    p.add_argument("--out", help="PNG path (default RUN/figures/style_mix.png)")
+
+
+def cmd_style_mix(args) -> int:
+    from latentforge import api
+    from latentforge.errors import ConfigError
+    from latentforge.tasks.style_mix import style_mix, style_mix_png
+
+    out = out_path(args.out) or Path(args.run) / "figures" / "style_mix.png"
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must end in .png, got '{out}'")
+    run = api.load_run(args.run)
+    result = style_mix(run, args.rows, args.cols, args.seed)
+    print("style groups: " + ", ".join(f"{g.label}: style inputs "
+                                       f"{', '.join(map(str, g.layers))}"
+                                       for g in result.groups))
+    print(f"wrote {style_mix_png(result, out)}")
+    return 0
+
+
 COMMANDS = {"generate": cmd_generate, "interpolate": cmd_interpolate,
-            "arithmetic": cmd_arithmetic}
+            "arithmetic": cmd_arithmetic, "style-mix": cmd_style_mix}

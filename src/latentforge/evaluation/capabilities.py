@@ -2,7 +2,8 @@
 
 Every model declares its capabilities once (`Model.CAPABILITIES`, `Model.capabilities()`,
 models/base.py): "encode", "reconstruct", "decode", "generate", "posterior",
-"discriminate", and per instance "conditional" (GANs with class labels), "hash" (binary
+"discriminate", "styles" (a style space: mapping(z) -> w, synthesize, truncate: stylegan),
+and per instance "conditional" (GANs with class labels), "hash" (binary
 codings: sigmoid codings trained behind Gaussian noise, as the hashing autoencoder's) and
 "images" (the items are images (C, H, W), not table rows (D,): what every figure of items
 needs). Generic code asks `can(model, capability)`.
@@ -17,7 +18,8 @@ CONDITIONAL_HINT = "gan or dcgan trained with model.conditional=true"
 WHAT = {"hash": "binary hash codes", "encode": "an encoder", "decode": "a decoder",
         "reconstruct": "reconstructions", "generate": "a generator",
         "posterior": "a posterior q(z|x) (a VAE)", "discriminate": "a discriminator",
-        "conditional": "class-conditional generation"}
+        "conditional": "class-conditional generation",
+        "styles": "a style space w (mapping, synthesis, truncation)"}
 
 
 def is_image_shape(sample_shape) -> bool:

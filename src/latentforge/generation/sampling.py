@@ -25,10 +25,11 @@ def class_labels(model, n: int, label: int | None = None) -> Tensor | None:
 
 @torch.no_grad()
 def draw_samples(model, n: int, seed: int = 0, label: int | None = None,
-                 batch_size: int = 1000) -> Tensor:
+                 batch_size: int = 1000, truncation: float | None = None) -> Tensor:
     """`n` samples (n, *sample_shape) float in [0, 1] on the CPU, from a private generator
     seeded with `seed` (the same seed gives the same samples); the model's mode is kept.
-    Conditional models cycle through the classes unless `label` is given.
+    Conditional models cycle through the classes unless `label` is given; `truncation`
+    (style models only) is passed on to ``generate`` as the truncation trick's psi.
 
     The output (n x prod(sample_shape) x 4 bytes) is checked against the available memory
     before anything is generated (ResourceError) and filled in place, batch by batch, so
@@ -40,6 +41,8 @@ def draw_samples(model, n: int, seed: int = 0, label: int | None = None,
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             kwargs = {} if labels is None else {"labels": labels[start:start + b]}
+            if truncation is not None:
+                kwargs["truncation"] = truncation
             out[start:start + b] = model.generate(b, generator=generator, **kwargs)
     return out
 

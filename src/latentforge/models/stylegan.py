@@ -60,8 +60,10 @@ def check_image_shape(shape: tuple[int, ...]) -> None:
 class StyleGAN(GAN):
     """StyleGAN on images (C, R, R); see the module docstring. Public use beyond `GAN`:
     `mapping`, `truncate`, `synthesize`, `decode_w`, `generate(..., truncation)`,
-    `mean_w`, `n_styles`, `style_resolutions`, `w_dim`."""
+    `mean_w`, `n_styles`, `style_resolutions`, `w_dim`: the "styles" capability that
+    style-mix, generate --truncation and interpolate --space w ask for."""
 
+    CAPABILITIES = GAN.CAPABILITIES | {"styles"}
     tanh_range = True
 
     def __init__(self, cfg: StyleGANConfig, sample_shape):

@@ -12,7 +12,8 @@ Where the groups come from:
   arithmetic acts on z (the style) and the result is decoded with `label` (default: the
   class of the first term);
 - models with a style space (stylegan): as the generators above, but the codes are
-  w = mapping(z) and decoding is `decode_w`.
+  w = mapping(z), decoded with the same noise maps for every image
+  (`generation.styles.decode_styles`).
 
 The result's neighbours are result + 0.25 x std(codes) x eps (per dimension, eps ~ N(0, I)
 seeded), the DCGAN paper's 3x3 grid of perturbed results.
@@ -171,16 +172,18 @@ def _generated(run, n: int, seed: int, net, classes) -> _Groups:
 
 
 def _decoder(model, styles: bool, conditional: bool) -> Callable:
-    """decode(codes, label) -> images: decode_w for style spaces (its noise maps seeded
-    with 0, so equal codes give equal images), decode(z, labels) else; `label` (an int or a
-    (B,) tensor) is used by conditional models only."""
+    """decode(codes, label) -> images: for style spaces `generation.styles.decode_styles`
+    (the same noise maps for every image, so images differ only by their w), else
+    decode(z, labels); `label` (an int or a (B,) tensor) is used by conditional models
+    only."""
     import torch
+
+    from latentforge.generation.styles import decode_styles
 
     def decode(codes, label):
         with torch.no_grad():
             if styles:
-                gen = torch.Generator().manual_seed(0)
-                return model.decode_w(codes, generator=gen).float().cpu()
+                return decode_styles(model, codes)
             if label is None or not conditional:
                 return model.decode(codes).float().cpu()
             return model.decode(codes, torch.as_tensor(label).expand(len(codes))).float().cpu()

@@ -1,6 +1,7 @@
 """Generative use of a run: seeded samples (optionally of one class, for conditional
-models) and their grid figure, and interpolation images (lerp / slerp paths, the book's
-grid, traversals: `generation.paths`) and their figure."""
+models; truncated in w for style models) and their grid figure, and interpolation images
+(lerp / slerp paths, the book's grid, traversals, in z or w space: `generation.paths`) and
+their figure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,9 +36,14 @@ def _has_option(config_cls, option: str = "conditional") -> bool:
         option in {f.name for f in dataclasses.fields(config_cls)}
 
 
-def generate(run, n: int = 64, seed: int = 0, label: int | None = None):
+def generate(run, n: int = 64, seed: int = 0, label: int | None = None,
+             truncation: float | None = None):
     """`n` seeded samples (n, *sample_shape) numpy in the data range; `label`: the class
-    of every sample (conditional models)."""
+    of every sample (conditional models); `truncation`: the truncation trick's psi (style
+    models: w = mean_w + psi (w - mean_w); 1 = none, 0 = the mean-w image; any finite
+    number)."""
+    import math
+
     from latentforge.evaluation.capabilities import require
     from latentforge.generation.sampling import draw_samples
 
@@ -46,7 +52,11 @@ def generate(run, n: int = 64, seed: int = 0, label: int | None = None):
     require(run, "generate", "generate")
     if label is not None:
         check_label(run, label)
-    return draw_samples(run.model, n, seed, label).numpy()
+    if truncation is not None:
+        if not math.isfinite(truncation):
+            raise ConfigError(f"--truncation must be a finite number, got {truncation}")
+        require(run, "styles", "generate --truncation")
+    return draw_samples(run.model, n, seed, label, truncation=truncation).numpy()
 
 
 def samples_png(run, images, out: str | Path | None = None, n_cols: int = 8) -> Path:
@@ -71,20 +81,22 @@ class Interpolation:
 
 
 def interpolate(run, method: str = "lerp", steps: int = 8, pairs: int = 4,
-                split: str = "valid", seed: int = 0) -> Interpolation:
+                split: str = "valid", seed: int = 0, space: str = "z") -> Interpolation:
     """Decoded latent paths (`generation.paths.interpolation_grid`): `pairs` rows of
-    `steps` (lerp, slerp), the book's 5x7 grid, or a row per dimension (traverse)."""
+    `steps` (lerp, slerp), the book's 5x7 grid, or a row per dimension (traverse), in
+    `space` "z" or "w" (style models)."""
     from latentforge.generation.paths import interpolation_grid
 
-    images, cols = interpolation_grid(run, method, steps, pairs, split, seed)
+    images, cols = interpolation_grid(run, method, steps, pairs, split, seed, space)
     return Interpolation(images.float().cpu().numpy(), cols, method)
 
 
 def interpolation_figure(run, method: str = "lerp", steps: int = 8, pairs: int = 4,
                          split: str = "valid", seed: int = 0,
-                         out: str | Path | None = None) -> Path:
-    """Write the interpolation figure (default RUN/figures/interpolation_METHOD.png)."""
+                         out: str | Path | None = None, space: str = "z") -> Path:
+    """Write the interpolation figure (default RUN/figures/interpolation_METHOD.png, or
+    interpolation_METHOD_w.png in w space)."""
     from latentforge.viz.interpolation import interpolation_png
 
     return interpolation_png(run, method, steps, pairs, split, seed,
-                             Path(out) if out else None)
+                             Path(out) if out else None, space)
