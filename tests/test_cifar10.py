@@ -215,9 +215,31 @@ def test_download_failure_one_error(tmp_path, monkeypatch, isolated_env):
 
 
 def test_archive_digest_constant():
+    """The published SHA-256 of the official archive as served (see the module docstring
+    for its three sources)."""
     d = cifar_mod.ARCHIVE_DIGEST
     assert (d.algorithm, d.hexdigest, d.decompressed) == (
-        "md5", "c32a1d4ab5d03f1284b67883e8d87530", False)
+        "sha256", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", False)
+
+
+def test_download_checked_by_sha256(tmp_path, monkeypatch, isolated_env):
+    """A download through a file:// mirror: refused (nothing cached) when its SHA-256 is not
+    the official archive's, accepted and cached when the expected digest is its own."""
+    import hashlib
+
+    from latentforge.data.download import Digest
+
+    archive = write_archive(tmp_path / "mirror", make_batches())
+    monkeypatch.setenv("LATENTFORGE_MIRROR", (tmp_path / "mirror").as_uri())
+    cache = isolated_env / ".cache" / "latentforge" / "cifar10"
+    actual = hashlib.sha256(archive.read_bytes()).hexdigest()
+    with pytest.raises(DataError, match=rf"has sha256 {actual}, expected c4a38c50a1bc"):
+        load_data(DataConfig(source="cifar10"))
+    assert not cache.exists() or not any(cache.iterdir())
+    monkeypatch.setattr(cifar_mod, "ARCHIVE_DIGEST", Digest("sha256", actual, False))
+    s = load_data(DataConfig(source="cifar10", valid_size=0))
+    assert s.info["path"] == str(cache) and (cache / cifar_mod.ARCHIVE).is_file()
+    assert len(s.train) == 5 * R
 
 
 def test_valid_size_too_large(tmp_path):

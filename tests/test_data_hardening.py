@@ -214,7 +214,7 @@ def test_folder_memory_checked_before_decoding(tmp_path, monkeypatch):
     for i in range(10):
         Image.new("L", (8, 8), i).save(folder / f"{i}.png")
     monkeypatch.setattr(resources, "available_memory", lambda: 10_000_000)
-    with pytest.raises(ResourceError, match=r"10 images of 1x4096x4096 .* would need 320.0 MiB"
+    with pytest.raises(ResourceError, match=r"10 images of 1x4096x4096 .* would need 160.0 MiB"
                                             r".*data.image_size.*data.limit_train"):
         load_data(DataConfig(source=str(folder), image_size=4096))
     # the limits reduce what is decoded: 2 train + 1 valid + 1 test at 1 MiB each

@@ -12,9 +12,12 @@ optional; a ``.npy`` file holds ``x`` only. Accepted ``x``:
   then each row is one flattened image, reshaped to ``(N, *image_shape)`` (C, H, W; the
   product must equal D) and taken as images as above.
 
-Before converting, the memory the dataset needs (the array, plus two copies at the output
-dtype: converted and split) is checked with `resources.check_fits`. Files are read with
-`latentforge.data.npyio` (header checked first; ``.npy`` memory-mapped).
+Images: the split indices are drawn first and cut to ``data.limit_train`` /
+``data.limit_eval``, so only the kept rows are read (a ``.npy`` is memory-mapped) and
+converted; before that, `memory.check_data_fits` accepts their size (the rows at the file's
+dtype, converted at the output dtype, and resized to ``data.image_size`` when set). Tables:
+the array plus two float32 copies (converted and split) are checked first. Files are read
+with `latentforge.data.npyio` (header checked first; ``.npy`` memory-mapped).
 
 ``y`` must hold N integer labels >= 0 (integral floats such as ``3.0`` are accepted).
 NaN or inf anywhere is refused. Split: seeded permutation by the config's fractions.
@@ -29,10 +32,11 @@ import numpy as np
 
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits
+from latentforge.data.memory import check_data_fits, image_bytes, shape_text
 from latentforge.data.npyio import npz_keys, read_npy, read_npz
-from latentforge.data.splitting import minmax_scale, split_arrays
+from latentforge.data.splitting import (gather, limit_indices, minmax_scale, split_arrays,
+                                        split_indices)
 from latentforge.errors import DataError
-from latentforge.resources import check_fits
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +104,35 @@ def with_image_shape(x: np.ndarray, shape: list[int] | None, path: Path) -> np.n
     return x.reshape(len(x), *shape)
 
 
-def check_memory(x: np.ndarray, path: Path) -> None:
-    """Refuse (`ResourceError`) a dataset whose loading would not fit in memory: the array
-    plus two copies at the output dtype (uint8 for integer images, else float32)."""
-    out = 1 if x.ndim > 2 and x.dtype.kind in "iu" else 4
-    check_fits(x.nbytes + 2 * x.size * out, f"{path} ({x.shape} {x.dtype})",
-               "save fewer or smaller samples")
+def check_table_memory(x: np.ndarray, path: Path) -> None:
+    """Refuse (`ResourceError`) a table whose loading would not fit in memory: the array
+    plus two float32 copies (converted and split)."""
+    check_data_fits(x.nbytes + 2 * x.size * 4, f"{path} ({x.shape} {x.dtype})",
+                    "save fewer or smaller samples")
+
+
+def _channels(x: np.ndarray) -> tuple[int, int, int]:
+    """``(C, H, W)`` of 3-D / 4-D ``x`` as `_channels_first` will read it (or its last
+    three axes when it cannot, which `_channels_first` then refuses)."""
+    if x.ndim == 3:
+        return 1, x.shape[1], x.shape[2]
+    if x.shape[1] in (1, 3) or x.shape[3] not in (1, 3):
+        return tuple(x.shape[1:])
+    return x.shape[3], x.shape[1], x.shape[2]
+
+
+def check_image_memory(x: np.ndarray, n: int, size: int | None, path: Path) -> None:
+    """Refuse (`ResourceError`) ``n`` rows of the image array ``x`` that would not fit: the
+    rows at ``x``'s dtype, converted (uint8 for integer images, else float32), and resized
+    to ``size`` x ``size`` when given."""
+    shape = _channels(x)
+    out = 1 if x.dtype.kind in "iu" else 4
+    need = image_bytes(n, shape, x.dtype.itemsize + out)
+    what = f"{n:,} images of {shape_text(shape)} from {path}"
+    if size is not None and tuple(shape[1:]) != (size, size):
+        need += image_bytes(n, (shape[0], size, size), out)
+        what += f" resized to {shape_text((shape[0], size, size))} (data.image_size={size})"
+    check_data_fits(need, what)
 
 
 def as_table(x: np.ndarray, path: Path) -> np.ndarray:
@@ -141,21 +168,29 @@ def make_splits(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
     ``x`` becomes images of ``cfg.image_shape`` first when that is set.
     """
     x = with_image_shape(x, cfg.image_shape, path)
-    check_memory(x, path)
-    if x.ndim == 2:
-        log.info("%s: x %s is a table (one feature per column); if its rows are flattened "
-                 "images, set data.image_shape=[C,H,W]", path, x.shape)
-        x, is_table = as_table(x, path), True
-    elif x.ndim in (3, 4):
-        x, is_table = as_images(x, path), False
-    else:
+    if x.ndim not in (2, 3, 4):
         raise DataError(f"{path} holds data of shape {x.shape}; save (N, D) tables or "
                         "(N, H, W), (N, H, W, C), (N, C, H, W) images.")
     if len(x) == 0:
         raise DataError(f"{path} holds no samples; save at least one row.")
     y = None if y is None else check_labels(y, len(x), path)
-    splits = split_arrays(name, x, y, cfg, info=info)
-    return minmax_scale(splits) if is_table else splits
+    if x.ndim > 2:
+        return _image_splits(name, x, y, cfg, path, info)
+    check_table_memory(x, path)
+    log.info("%s: x %s is a table (one feature per column); if its rows are flattened "
+             "images, set data.image_shape=[C,H,W]", path, x.shape)
+    return minmax_scale(split_arrays(name, as_table(x, path), y, cfg, info=info))
+
+
+def _image_splits(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
+                  path: Path, info: dict) -> Splits:
+    """Images: only the rows the split and the limits keep are read, checked, converted."""
+    idx = limit_indices(split_indices(len(x), cfg, name), cfg.limit_train, cfg.limit_eval)
+    order, local = gather(idx)
+    check_image_memory(x, len(order), cfg.image_size, path)
+    x = as_images(x[order], path)
+    y = None if y is None else y[order]
+    return split_arrays(name, x, y, cfg, info=info, idx=local)
 
 
 def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -17,9 +17,16 @@ from the tar without extracting anything:
    (override the base URL with ``$LATENTFORGE_MIRROR``) into that cache, atomic and
    checksum-verified.
 
-Checksum: the archive's SHA-256 could not be computed here (no copy of it and no network),
-so a download is verified against the MD5 the CIFAR page publishes for
-``cifar-10-binary.tar.gz`` (`ARCHIVE_DIGEST`, md5 of the file as downloaded).
+Checksum: a download is verified against the SHA-256 of ``cifar-10-binary.tar.gz`` as
+served (`ARCHIVE_DIGEST`, 170,052,171 bytes). The value was not computed here (no copy and
+no network); it is the one published in three independent places that agree:
+tensorflow/datasets ``tensorflow_datasets/url_checksums/cifar10.txt`` (with the size),
+ankane/torchvision-ruby ``lib/torchvision/datasets/cifar10.rb`` and gomlx/gomlx
+``examples/cifar/cifar.go``. (The CIFAR page publishes the MD5
+c32a1d4ab5d03f1284b67883e8d87530, which the library checked before.)
+
+Memory: what reading the six batches takes is checked with `memory.check_data_fits` from
+the batch size before any is read (`check_batches_fit`).
 
 Archive safety: a tar member whose name is not one of the archive's known names (the folder
 ``cifar-10-batches-bin``, its six ``.bin`` files, ``batches.meta.txt``, ``readme.html``) --
@@ -43,6 +50,7 @@ import numpy as np
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits, from_numpy
 from latentforge.data.download import Digest, download_file, locate_or_download
+from latentforge.data.memory import check_data_fits, image_bytes, shape_text
 from latentforge.data.mnist import _user_dirs, cache_dir
 from latentforge.errors import DataError
 
@@ -59,7 +67,8 @@ TEST_FILE = "test_batch.bin"
 BIN_FILES = (*TRAIN_FILES, TEST_FILE)
 EXTRA_FILES = ("batches.meta.txt", "readme.html")
 MIRROR = "https://www.cs.toronto.edu/~kriz/"
-ARCHIVE_DIGEST = Digest("md5", "c32a1d4ab5d03f1284b67883e8d87530", decompressed=False)
+ARCHIVE_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
+ARCHIVE_DIGEST = Digest("sha256", ARCHIVE_SHA256, decompressed=False)
 
 IMAGE_SHAPE = (3, 32, 32)
 RECORD_BYTES = 1 + 3 * 32 * 32
@@ -92,6 +101,17 @@ def parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def check_batches_fit(where: Path) -> None:
+    """Refuse (`ResourceError`) the six batches (read before the limits apply) when they
+    cannot fit in memory: their images twice (the batches and the joined training images)
+    plus one batch file's bytes."""
+    n = len(BIN_FILES) * RECORDS_PER_BATCH
+    check_data_fits(2 * image_bytes(n, IMAGE_SHAPE) + _batch_bytes(),
+                    f"the {n:,} {TITLE} images of {shape_text(IMAGE_SHAPE)} in {where}",
+                    f"free memory: {TITLE} is read whole before data.limit_train / "
+                    "data.limit_eval apply")
+
+
 def _assemble(batches: dict[str, tuple[np.ndarray, np.ndarray]]) -> Arrays:
     x_tr = np.concatenate([batches[f][0] for f in TRAIN_FILES])
     y_tr = np.concatenate([batches[f][1] for f in TRAIN_FILES])
@@ -108,6 +128,9 @@ def _read_folder(folder: Path) -> Arrays:
             raise DataError(f"{path} has {size} bytes, expected {_batch_bytes()} "
                             f"({RECORDS_PER_BATCH} records of {RECORD_BYTES} bytes); it is "
                             "truncated or not a CIFAR-10 binary batch, so delete it.")
+    check_batches_fit(folder)
+    for name in BIN_FILES:
+        path = folder / name
         batches[name] = parse_batch(path.read_bytes(), str(path))
     return _assemble(batches)
 
@@ -117,6 +140,7 @@ def _read_archive(path: Path) -> Arrays:
     allowed = {MEMBER_DIR, *(f"{MEMBER_DIR}/{n}" for n in (*BIN_FILES, *EXTRA_FILES))}
     batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     fix = "delete it and fetch the official archive again"
+    check_batches_fit(path)
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:

@@ -27,8 +27,14 @@ class DataConfig:
     valid_fraction/test_fraction/split_seed: split of sources that ship no split.
     limit_train/limit_eval: keep only the first N items of train / of valid and test
         (quick runs and tests); None keeps all.
-    image_size: resize folder images to this square size (at most 4096); None requires
-        equal sizes.
+    image_size: resize the images of every image source (folders, ``.npy``/``.npz``/
+        ``.csv`` images, fashion-mnist/mnist, cifar10, digits) to this square size (at
+        most 4096; the aspect ratio is not kept), with one method: antialiased bilinear,
+        torch's ``F.interpolate(mode="bilinear", antialias=True, align_corners=False)`` on
+        float values, rounded back to uint8 (float images stay float in [0, 1]). Applied
+        after the limits and train_classes (only kept items are resized; folders decode
+        straight to this size) and before pad_to. Refused for tables. None: no resize
+        (folder images must then share one size).
     grayscale: convert folder images to one channel (True), to RGB (False), or keep the
         mode when every image agrees (None).
     label_column: CSV column holding integer class labels, if any: a header name, or a
@@ -39,11 +45,16 @@ class DataConfig:
         for MNIST-style rows: the rows become images instead of a table. None: a table.
     train_classes: keep only these class labels in train and valid (one-class anomaly
         detection: train on normal items); test keeps every class. None keeps all.
-    pad_to: zero-pad (black) every image symmetrically to pad_to x pad_to, after loading
-        and the limits, e.g. 32 for Fashion-MNIST's 28x28 images in power-of-two
-        architectures (ProGAN, StyleGAN); an odd margin puts the extra pixel at the
-        bottom/right. Must be >= the image height and width (never crops); refused for
-        tables. None (default) keeps the images as they are.
+    pad_to: zero-pad (black) every image symmetrically to pad_to x pad_to, last: after
+        loading, the limits and image_size (so pad_to >= image_size), e.g. 32 for
+        Fashion-MNIST's 28x28 images in power-of-two architectures (ProGAN, StyleGAN); an
+        odd margin puts the extra pixel at the bottom/right. Must be >= the image height
+        and width (never crops); refused for tables. None (default) keeps the images as
+        they are.
+
+    Memory: a dataset (or its resized / padded output) that would not fit in the available
+    memory is refused with a `ResourceError` (exit 4) before it is allocated, naming the
+    bytes needed and available and the fix (a smaller image_size, limit_train/limit_eval).
     """
 
     source: str = "fashion-mnist"

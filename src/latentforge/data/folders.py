@@ -8,16 +8,18 @@ Layouts:
 
 Hidden entries (names starting with ``.``, e.g. ``.DS_Store``) are skipped. Any other file
 that is not an image (by extension or content) is refused with its name. Images must share
-one size unless ``data.image_size`` resizes them all (bilinear, to a square, aspect ratio
-not kept). ``data.grayscale``: True -> 1 channel, False -> RGB, None -> keep the mode when
-every image is grayscale or every image is colour. Split by ``data.valid_fraction`` /
+one size unless ``data.image_size`` resizes them all: each decoded image is resized to a
+square (aspect ratio not kept) by `latentforge.data.resize.resize_images`, the method every
+source uses. ``data.grayscale``: True -> 1 channel, False -> RGB, None -> keep the mode
+when every image is grayscale or every image is colour. Split by ``data.valid_fraction`` /
 ``data.test_fraction`` with a seeded permutation.
 
 Safety: every file's header (mode, size) is read first; an image of more than
 `MAX_PIXELS` pixels is refused before it is decoded (Pillow's decompression-bomb warning
 and error become that `DataError`, nothing is printed). Only the items the splits keep
 after ``data.limit_train`` / ``data.limit_eval`` are decoded, into one preallocated uint8
-array, after `resources.check_fits` accepted twice its size (the array and the split).
+array of N x C x H x W bytes (H = W = ``data.image_size`` when set), after
+`memory.check_data_fits` accepted that size; the splits are views of it.
 
 Bit depths: 8-bit images are used as they are. 16-bit grayscale (modes ``I;16*``) and
 32-bit integer images (mode ``I``, read as 16-bit values, which must lie in [0, 65535])
@@ -34,12 +36,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits
+from latentforge.data.memory import check_data_fits, image_bytes, shape_text
+from latentforge.data.resize import METHOD, resize_images
 from latentforge.data.splitting import gather, limit_indices, split_arrays, split_indices
 from latentforge.errors import DataError
-from latentforge.resources import check_fits
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +146,13 @@ def _to_8bit(im, path: Path):
 
 def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
     """Decode ``path``, convert it to ``mode`` ("L" or "RGB"), resize it to a ``size``
-    square when given; uint8 ``(H, W)`` or ``(H, W, 3)``."""
-    from PIL import Image
-
+    square when given (`resize_images`); uint8 ``(C, H, W)``."""
     with _opened(path) as im:
-        im = _to_8bit(im, path).convert(mode)
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), getattr(Image, "Resampling", Image).BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
+        a = np.array(_to_8bit(im, path).convert(mode), dtype=np.uint8)  # writable
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    if size is None:
+        return a
+    return resize_images(torch.from_numpy(np.ascontiguousarray(a))[None], size)[0].numpy()
 
 
 def read_image(path: Path, sample_shape: tuple[int, ...]) -> np.ndarray:
@@ -161,8 +164,7 @@ def read_image(path: Path, sample_shape: tuple[int, ...]) -> np.ndarray:
                         f"one takes {tuple(sample_shape)}.")
     if not Path(path).is_file():
         raise DataError(f"Query image '{path}' does not exist.")
-    a = _decode(Path(path), "L" if channels == 1 else "RGB", h)
-    return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
+    return np.ascontiguousarray(_decode(Path(path), "L" if channels == 1 else "RGB", h))
 
 
 def _target_mode(files: list[Path], modes: list[str], grayscale: bool | None) -> str:
@@ -197,8 +199,7 @@ def _stack(files: list[Path], mode: str, hw: tuple[int, int], size: int | None) 
     channels = 1 if mode == "L" else 3
     x = np.empty((len(files), channels, *hw), dtype=np.uint8)
     for i, f in enumerate(files):
-        a = _decode(f, mode, size)
-        x[i] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        x[i] = _decode(f, mode, size)
     return x
 
 
@@ -217,14 +218,13 @@ def load_folder(cfg: DataConfig) -> Splits:
     idx = limit_indices(split_indices(len(files), cfg, name), cfg.limit_train, cfg.limit_eval)
     order, local = gather(idx)
     channels = 1 if mode == "L" else 3
-    check_fits(2 * len(order) * channels * hw[0] * hw[1],
-               f"{len(order)} images of {channels}x{hw[0]}x{hw[1]} from {root}",
-               "set a smaller --set data.image_size=N, or fewer images with "
-               "--set data.limit_train=N and --set data.limit_eval=N")
+    check_data_fits(image_bytes(len(order), (channels, *hw)),
+                    f"{len(order):,} images of {shape_text((channels, *hw))} from {root}")
     x = _stack([files[i] for i in order], mode, hw, cfg.image_size)
     y = None if labels is None else np.asarray(labels, dtype=np.int64)[order]
     log.info("%s: %d images %s, %s", root, len(x), x.shape[1:],
              f"classes {classes}" if classes else "no labels")
-    info = {"source": "folder", "path": str(root), "classes": classes, "mode": mode,
-            "image_size": cfg.image_size}
+    info = {"source": "folder", "path": str(root), "classes": classes, "mode": mode}
+    if cfg.image_size is not None:
+        info["image_size"] = {"size": cfg.image_size, "method": METHOD}
     return split_arrays(name, x, y, cfg, classes, info, idx=local)

@@ -18,7 +18,9 @@ from latentforge.data.codings import load_codings
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits, TensorData
 from latentforge.data.folders import load_folder
+from latentforge.data.memory import check_data_fits, image_bytes, shape_text
 from latentforge.data.mnist import load_fashion_mnist, load_mnist
+from latentforge.data.resize import resize_splits
 from latentforge.data.sources import load_digits_source, load_synthetic3d
 from latentforge.data.tables import load_csv
 from latentforge.errors import DataError
@@ -73,6 +75,9 @@ def validate_config(cfg: DataConfig) -> None:
     pad = cfg.pad_to
     _require(pad is None or (_is_int(pad) and 1 <= pad <= MAX_IMAGE_SIZE), "pad_to", pad,
              f"None or an integer in [1, {MAX_IMAGE_SIZE}] (>= the image size)", "32")
+    _require(pad is None or size is None or pad >= size, "pad_to", pad,
+             f">= data.image_size ({size}): images are resized first, then padded "
+             "(padding never crops)", str(size))
     _require(isinstance(cfg.download, bool), "download", cfg.download, "true or false", "true")
     _require(cfg.grayscale is None or isinstance(cfg.grayscale, bool), "grayscale",
              cfg.grayscale, "true, false or None", "true")
@@ -166,6 +171,11 @@ def pad_images(splits: Splits, pad_to: int | None) -> Splits:
                         f"'{splits.name}'; set --set data.pad_to={max(h, w)} or larger "
                         "(padding never crops).")
     top, left = (pad_to - h) // 2, (pad_to - w) // 2
+    n = sum(len(p) for p in (splits.train, splits.valid, splits.test) if p is not None)
+    check_data_fits(image_bytes(n, (x.shape[1], pad_to, pad_to), x.element_size()),
+                    f"{n:,} images of {shape_text(x.shape[1:])} padded to "
+                    f"{shape_text((x.shape[1], pad_to, pad_to))} ('{splits.name}', "
+                    f"data.pad_to={pad_to})")
 
     def pad(part: TensorData | None) -> TensorData | None:
         if part is None:
@@ -185,13 +195,17 @@ def load_data(cfg: DataConfig) -> Splits:
 
     Images: uint8 ``(N, C, H, W)`` in [0, 255] (float32 in [0, 1] for float arrays);
     tables: float32 ``(N, D)`` min-max scaled with train statistics; labels int64 or None.
-    Images are zero-padded to ``data.pad_to`` last (`pad_images`), after limits and classes.
-    Raises `DataError` for bad config values, unknown sources and bad input files.
+    Order: the source is loaded (folders and ``.npy``/``.npz`` images read only the items
+    the limits keep), then ``data.limit_train`` / ``limit_eval``, ``data.train_classes``,
+    the resize to ``data.image_size`` (`resize_splits`, so only kept items are resized)
+    and last the zero-padding to ``data.pad_to`` (`pad_images`).
+    Raises `DataError` for bad config values, unknown sources and bad input files, and
+    `ResourceError` for data that would not fit in memory (checked before allocating).
     """
     validate_config(cfg)
     splits = resolve_loader(cfg.source)(cfg)
     splits = keep_classes(apply_limits(splits, cfg.limit_train, cfg.limit_eval),
                           cfg.train_classes)
-    splits = pad_images(splits, cfg.pad_to)
+    splits = pad_images(resize_splits(splits, cfg.image_size), cfg.pad_to)
     log.info("data %s: %s", splits.name, splits.sizes())
     return splits

@@ -68,17 +68,26 @@ def split_indices(n: int, cfg: DataConfig, what: str) -> dict[str, np.ndarray]:
             "train": perm[n_test + n_valid:]}
 
 
+def _take(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``x[v]``; a view (no copy) when ``v`` is a run of consecutive indices (`gather`)."""
+    if len(v) and int(v[-1]) - int(v[0]) + 1 == len(v) and (np.diff(v) == 1).all():
+        return x[int(v[0]):int(v[-1]) + 1]
+    return x[v]
+
+
 def split_arrays(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig,
                  classes: list[str] | None = None, info: dict | None = None,
                  idx: dict[str, np.ndarray] | None = None) -> Splits:
     """`Splits` of ``x`` (uint8/float32, first axis = items) and optional int labels ``y``.
 
-    ``idx``: the split indices into ``x`` when the caller already drew them (see `gather`);
-    else `split_indices`. The test split is None when ``data.test_fraction`` is 0; valid is
-    empty when ``data.valid_fraction`` is 0.
+    ``idx``: the split indices into ``x`` when the caller already drew them (see `gather`:
+    then each split is a view of ``x``, not a copy); else `split_indices`. The test split
+    is None when ``data.test_fraction`` is 0; valid is empty when ``data.valid_fraction``
+    is 0.
     """
     idx = split_indices(len(x), cfg, name) if idx is None else idx
-    parts = {k: from_numpy(x[v], None if y is None else y[v], classes) for k, v in idx.items()}
+    parts = {k: from_numpy(_take(x, v), None if y is None else y[v], classes)
+             for k, v in idx.items()}
     info = dict(info or {})
     info.update(split=f"seeded permutation (split_seed={cfg.split_seed}): "
                       f"valid_fraction={cfg.valid_fraction}, test_fraction={cfg.test_fraction}",
