@@ -63,7 +63,7 @@ def test_d_at_alpha_0_is_the_previous_path_on_the_pooled_input_and_at_1_the_new_
         h = d.blocks[level](d.from_rgb[level](downsample(x, 2 - level)))
         for k in range(level - 1, 0, -1):
             h = d.blocks[k](h)
-        assert torch.equal(d(x, level, 1.0), d.head(d.stddev(h)).squeeze(1))
+        assert torch.equal(d(x, level, 1.0), d.head(d.mbstd(h)).squeeze(1))
         assert not torch.equal(d(x, level, 0.5), d(x, level, 1.0))
 
 
@@ -93,13 +93,13 @@ def test_reals_fade_like_g_during_a_fade():
 def test_minibatch_stddev_feature_equals_a_hand_computation():
     d = _model(8).discriminator  # group size 4
     h = torch.randn(8, 3, 4, 4, dtype=torch.float64)
-    out = d.stddev(h)
+    out = d.mbstd(h)
     assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], h)
     for i in range(8):  # sample i is in the group {i mod 2, i mod 2 + 2, ...}
         group = h[i % 2::2]
         std = torch.sqrt(group.var(0, unbiased=False) + 1e-8).mean()
         assert torch.allclose(out[i, 3], std.expand(4, 4))
-    odd = d.stddev(h[:6])  # 6 is not divisible by 4: groups of 3
+    odd = d.mbstd(h[:6])  # 6 is not divisible by 4: groups of 3
     for i in range(6):
         std = torch.sqrt(h[:6][i % 2::2].var(0, unbiased=False) + 1e-8).mean()
         assert torch.allclose(odd[i, 3], std.expand(4, 4))

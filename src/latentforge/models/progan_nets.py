@@ -10,7 +10,8 @@ Generator, z (B, latent_dim) -> images (B, C, R, R) at the full resolution R:
 Discriminator, x (B, C, R, R) -> scores (B,):
     x is average-pooled (2x2, repeatedly) down to the level's resolution r;
     fromRGB k: 1x1 conv -> LReLU; block k (r -> r / 2): conv 3x3 -> LReLU -> conv 3x3
-    (to nf(r / 2)) -> LReLU -> 2x2 average pool; the 4x4 head: minibatch stddev -> conv
+    (to nf(r / 2)) -> LReLU -> 2x2 average pool; the 4x4 head: minibatch stddev (a batch
+    its group size does not divide uses the largest divisor below it) -> conv
     3x3 -> LReLU -> EqualizedLinear(16 nf(4) -> nf(4)) -> LReLU -> EqualizedLinear(-> 1,
     gain 1). During a fade: lerp(fromRGB_{level-1}(avgpool2x(x_r)), block_level(
     fromRGB_level(x_r)), alpha), then the lower blocks.
@@ -104,7 +105,7 @@ class GrowingDiscriminator(nn.Module):
             self.blocks.append(nn.Sequential(*_conv(nf[k], nf[k], 3, slope),
                                              *_conv(nf[k], nf[k - 1], 3, slope),
                                              nn.AvgPool2d(2)))
-        self.mbstd = MinibatchStdDev(mbstd_group)
+        self.mbstd = MinibatchStdDev(mbstd_group, fit_group=True)
         self.head = nn.Sequential(*_conv(nf[0] + 1, nf[0], 3, slope), nn.Flatten(),
                                   EqualizedLinear(16 * nf[0], nf[0]), nn.LeakyReLU(slope),
                                   EqualizedLinear(nf[0], 1, gain=1.0))
@@ -119,13 +120,4 @@ class GrowingDiscriminator(nn.Module):
             h = torch.lerp(old, h, alpha)
         for k in range(level - 1, 0, -1):
             h = self.blocks[k](h)
-        return self.head(self.stddev(h)).squeeze(1)
-
-    def stddev(self, h: Tensor) -> Tensor:
-        """The minibatch stddev feature map appended to h (B, C, 4, 4); a batch that the
-        group size does not divide uses its largest divisor below the group size."""
-        b, group = len(h), self.mbstd.group_size
-        if b % min(group, b) == 0:
-            return self.mbstd(h)
-        divisor = max(g for g in range(1, group + 1) if b % g == 0)
-        return MinibatchStdDev(divisor, self.mbstd.eps)(h)
+        return self.head(self.mbstd(h)).squeeze(1)
