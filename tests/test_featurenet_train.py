@@ -194,3 +194,41 @@ def test_inception_with_package_but_no_weights_names_only_the_weights(
     assert code == 2
     line = assert_one_error_line(err, inception.WEIGHTS_FILE, str(no_torch_hub))
     assert "pip install" not in line
+
+
+class FakeFidelity:
+    """Stands in for torch_fidelity (not installed here): records the call, returns a FID."""
+
+    def __init__(self):
+        self.calls = []
+
+    def calculate_metrics(self, **kwargs):
+        self.calls.append(kwargs)
+        return {"frechet_inception_distance": 12.5}
+
+
+def test_inception_hands_torch_fidelity_uint8_rgb_and_the_local_weights(
+        cli, gan_run, net_file, no_torch_hub, monkeypatch):
+    """Only the adapter (the real Inception needs torchvision and GitHub-hosted weights)."""
+    fake = FakeFidelity()
+    monkeypatch.setattr(inception, "has_package", lambda: True)
+    monkeypatch.setitem(sys.modules, "torch_fidelity", fake)
+    no_torch_hub.mkdir(parents=True)
+    (no_torch_hub / inception.WEIGHTS_FILE).write_bytes(b"weights")
+    gray = inception.inception_fid(torch.rand(5, 1, 8, 8), torch.zeros(6, 1, 8, 8,
+                                                                      dtype=torch.uint8))
+    call = fake.calls[0]
+    assert gray["fid"] == 12.5 and (gray["n_samples"], gray["n_reference"]) == (5, 6)
+    first = call["input1"][0]
+    assert first.dtype == torch.uint8 and first.shape == (3, 8, 8)
+    assert torch.equal(first[0], first[2])  # grayscale repeated to RGB
+    assert len(call["input2"]) == 6 and call["fid"] is True
+    assert call["feature_extractor_weights_path"] == str(no_torch_hub / inception.WEIGHTS_FILE)
+    code, out, err = cli(["evaluate", gan_run, "--samples", "32", "--feature-net",
+                          net_file, "--inception", "-q"])
+    assert code == 0, err
+    assert "Inception FID of 32 samples" in out
+    saved = json.loads((gan_run / "evaluation.json").read_text())["inception"]
+    assert saved["fid"] == 12.5 and saved["n_samples"] == 32
+    colour = fake.calls[-1]["input1"][0]
+    assert colour.shape == (3, 16, 16) and colour.dtype == torch.uint8
