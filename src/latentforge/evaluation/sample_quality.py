@@ -29,6 +29,9 @@ def no_network_reason(shape: tuple[int, ...]) -> str | None:
 
     if tuple(shape) == INPUT_SHAPE:
         return None
+    if len(shape) != 3:
+        return (f"the run's items are table rows of shape {tuple(shape)}, and the sample "
+                "metrics measure images (C, H, W)")
     return (f"the run's samples are {tuple(shape)} and the shipped feature network takes "
             f"Fashion-MNIST's {INPUT_SHAPE}; {HOW_TO_MAKE}")
 
