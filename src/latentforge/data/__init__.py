@@ -1,5 +1,6 @@
-"""Datasets for latentforge: Fashion-MNIST (default), MNIST, digits, synthetic3d, image
-folders, ``.npy``/``.npz`` arrays and CSV tables, loaded as uint8/float32 tensors.
+"""Datasets for latentforge: Fashion-MNIST (default), MNIST, digits, synthetic3d, CIFAR-10,
+image folders, ``.npy``/``.npz`` arrays and CSV tables, loaded as uint8/float32 tensors
+(images in grayscale or colour, resized by ``data.image_size``, padded by ``data.pad_to``).
 
 ``load_data(DataConfig(...))`` returns `Splits` (train / valid / test `TensorData`).
 This package imports torch; the CLI imports it lazily.
