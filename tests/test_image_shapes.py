@@ -265,11 +265,16 @@ def test_cifar10_batches_checked_before_reading(tmp_path, monkeypatch, isolated_
 
 
 def test_folder_memory_from_headers_and_image_size(tmp_path, monkeypatch):
+    import latentforge.data.folders as folders
+
     write_pngs(tmp_path / "f", colour_images(5, 32))
     _memory(monkeypatch, 100_000)
+    real_decode = folders._decode
+    monkeypatch.setattr(folders, "_decode", lambda *a: pytest.fail("decoded"))
     with pytest.raises(ResourceError, match=r"5 images of 3x128x128 from .* would need "
                                             r"240\.0 KiB"):
         load_data(DataConfig(source=str(tmp_path / "f"), image_size=128))
+    monkeypatch.setattr(folders, "_decode", real_decode)
     assert load_data(DataConfig(source=str(tmp_path / "f"), image_size=64,
                                 **ALL)).train.sample_shape == (3, 64, 64)
 
