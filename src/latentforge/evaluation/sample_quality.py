@@ -5,7 +5,10 @@ GANs).
 The network: the one the caller passes (e.g. `featurenet.load_feature_net(path)` of a
 network from ``latentforge featurenet train``), else the shipped Fashion-MNIST network when
 the run's samples are (1, 28, 28) images; its input shape must equal the run's sample
-shape.
+shape. Runs on data zero-padded by ``data.pad_to`` (e.g. Fashion-MNIST to 32x32 for ProGAN
+and StyleGAN) are measured on their unpadded centre when the network takes that size:
+samples and reference images are cropped back (`unpadded`; the reference images become
+exactly the originals, the samples lose the border G drew around them).
 """
 from __future__ import annotations
 
@@ -20,6 +23,34 @@ HOW_TO_MAKE = ("make one for this data with 'latentforge featurenet train --data
 def sample_shape(run) -> tuple[int, ...]:
     """The shape of one of the run's samples (its model's items), e.g. (3, 32, 32)."""
     return tuple(run.model.sample_shape)
+
+
+def unpadded(x, pad: dict | None):
+    """Images (N, C, H, W) cropped back to the size before ``data.pad_to``; `pad` is the
+    splits' ``info["pad_to"]`` (None: x unchanged)."""
+    if pad is None:
+        return x
+    (h, w), top, left = pad["from"], pad["top"], pad["left"]
+    return x[:, :, top:top + h, left:left + w]
+
+
+def padding(run) -> dict | None:
+    """How `run`'s data were padded (the splits' ``info["pad_to"]``), None when not."""
+    if run.config.data.pad_to is None:
+        return None
+    return run.data().info.get("pad_to")
+
+
+def metric_shape(run, net=None) -> tuple[int, ...]:
+    """The image shape the sample metrics see: the run's sample shape, or its unpadded
+    size for padded data when `net` takes that size (or is None: the shipped network)."""
+    from latentforge.evaluation.featurenet import input_shape_of
+
+    shape, pad = sample_shape(run), padding(run)
+    if pad is None:
+        return shape
+    inner = (shape[0], *pad["from"])
+    return inner if net is None or input_shape_of(net) in (None, inner) else shape
 
 
 def no_network_reason(shape: tuple[int, ...]) -> str | None:
@@ -52,7 +83,7 @@ def network_for(run, net=None):
     else the shipped one for (1, 28, 28) samples; `RunError` when there is none."""
     from latentforge.evaluation.featurenet import load_feature_net
 
-    shape = sample_shape(run)
+    shape = metric_shape(run, net)
     if net is not None:
         check_fits(net, shape, getattr(net, "path", None) or "the feature network")
         return net
@@ -77,10 +108,11 @@ def sample_quality(run, n: int = 10_000, split: str = "test", seed: int = 0,
                        "generate samples.")
     net = network_for(run, net)
     start = time.perf_counter()
-    reference = run.split(split).x
+    crop = padding(run) if metric_shape(run, net) != sample_shape(run) else None
+    reference = unpadded(run.split(split).x, crop)
     with phases("sample metrics", ["generate samples", "features", "metrics"]) as phase:
         phase("generate samples")
-        images = draw_samples(run.model, n, seed)
+        images = unpadded(draw_samples(run.model, n, seed), crop)
         result = evaluate_samples(images, reference, net=net, seed=seed, phase=phase)
     return {**result, "split": split, "feature_net": getattr(net, "path", None),
             "seconds": round(time.perf_counter() - start, 1)}

@@ -80,10 +80,11 @@ def evaluate_run(run, splits=("valid", "test"), samples: int = 10_000, k: int = 
     if can(run.model, "posterior") and k:
         result.likelihood = run_likelihood(run, k)
     if generative and samples:
-        from latentforge.evaluation.sample_quality import no_network_reason, sample_quality
+        from latentforge.evaluation.sample_quality import (metric_shape, no_network_reason,
+                                                           sample_quality)
 
         if net is None:
-            result.samples_skipped = no_network_reason(run.model.sample_shape)
+            result.samples_skipped = no_network_reason(metric_shape(run))
         else:
             result.samples = sample_quality(run, samples, net=net)
         if inception:
@@ -95,11 +96,12 @@ def _feature_net(run, feature_net):
     """The loaded network for `run`'s samples (checked against their shape), or None when
     there is none (no `feature_net` and samples other than (1, 28, 28))."""
     from latentforge.evaluation.featurenet import load_feature_net
-    from latentforge.evaluation.sample_quality import network_for, no_network_reason
+    from latentforge.evaluation.sample_quality import (metric_shape, network_for,
+                                                       no_network_reason)
 
     if isinstance(feature_net, (str, Path)):
         feature_net = load_feature_net(feature_net)
-    if feature_net is None and no_network_reason(run.model.sample_shape):
+    if feature_net is None and no_network_reason(metric_shape(run)):
         return None
     return network_for(run, feature_net)
 
