@@ -54,12 +54,12 @@ def check_image_shape(shape: tuple[int, ...]) -> None:
             f"stylegan needs square images of 1 or 3 channels whose side is a power of two "
             f"of at least 8 (8, 16, 32, 64, ...); the data has samples of shape {shown}. Pad "
             f"them with data.pad_to (e.g. --set data.pad_to=32 for 28x28 Fashion-MNIST) or "
-            f"resize image folders with data.image_size.")
+            f"resize them with data.image_size (e.g. --set data.image_size=32).")
 
 
 class StyleGAN(GAN):
     """StyleGAN on images (C, R, R); see the module docstring. Public use beyond `GAN`:
-    `mapping`, `truncate`, `synthesize`, `decode_w`, `generate(..., truncation)`,
+    `mapping`, `truncate`, `mix`, `synthesize`, `decode_w`, `generate(..., truncation)`,
     `mean_w`, `n_styles`, `style_resolutions`, `w_dim`: the "styles" capability that
     style-mix, generate --truncation and interpolate --space w ask for."""
 
