@@ -136,6 +136,31 @@ def test_unconditional_gan_groups_by_the_classifier(runs):
     assert torch.allclose(torch.from_numpy(result.results[0]), expected[0], atol=1e-5)
 
 
+def test_a_feature_network_file_names_the_classes(runs, tmp_path):
+    from latentforge.evaluation.featurenet import (FeatureCNN, load_feature_net,
+                                                   save_feature_net)
+
+    torch.manual_seed(0)
+    names = [f"kind {k}" for k in range(10)]
+    save_feature_net(FeatureCNN(input_shape=(1, 8, 8)), tmp_path / "f.safetensors",
+                     {"classes": names})
+    run = lf.load_run(runs["gan"])
+    net = load_feature_net(tmp_path / "f.safetensors")
+    with torch.no_grad():
+        z = torch.randn(300, run.model.coding_dim, generator=torch.Generator().manual_seed(0))
+        labels = net(run.model.decode(z)).argmax(1)
+    a = int(torch.bincount(labels, minlength=10).argmax())  # an untrained net: one class
+    result = latent_arithmetic(run, [f"kind {a}"], n=300, net=tmp_path / "f.safetensors")
+    assert result.expression == f"kind {a}" and result.counts == [int((labels == a).sum())]
+    with torch.no_grad():
+        expected = run.model.decode(z[labels == a].mean(0)[None])[0]
+    assert torch.allclose(torch.from_numpy(result.results[0]), expected, atol=1e-5)
+    save_feature_net(FeatureCNN(input_shape=(1, 16, 16)), tmp_path / "g.safetensors", {})
+    with pytest.raises(DataError, match=r"takes \(1, 16, 16\) images and .* makes "
+                                        r"\(1, 8, 8\) images"):
+        latent_arithmetic(run, ["1"], n=300, net=tmp_path / "g.safetensors")
+
+
 def test_the_shipped_classifier_takes_fashion_mnist_shaped_samples():
     from latentforge.api import Run, build_model
     from latentforge.config import build_config
@@ -175,7 +200,8 @@ def test_cli_writes_the_figure(cli, runs, tmp_path):
     ("vae", ["7", "--out", "x.jpg"], ["must end in .png"]),
     ("cdcgan", ["7", "--label", "10"], ["--label must be in [0, 9]"]),
     ("gan", ["7", "-", "1"], ["shipped Fashion-MNIST classifier", "(1, 8, 8)",
-                              "model.conditional=true"]),
+                              "--feature-net FILE", "model.conditional=true"]),
+    ("gan", ["7", "--feature-net", "missing.safetensors"], ["No feature-network weights"]),
 ])
 def test_cli_bad_input_is_one_error_line(cli, runs, key, argv, fragments):
     code, _, err = cli(["arithmetic", runs[key], *argv])

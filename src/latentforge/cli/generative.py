@@ -95,9 +95,12 @@ def add_arithmetic(add) -> None:
     p.add_argument("expression", nargs="+", metavar="TERM",
                    help='class names or indices joined by standalone + and -, e.g. '
                    'sneaker - "ankle boot" + sandal')
-    p.add_argument("--n", type=int, default=2000, help="samples drawn (GANs, grouped by the "
-                   "shipped Fashion-MNIST classifier, or by their labels when conditional) "
-                   "or --split items encoded (autoencoders, grouped by their labels) (2000)")
+    p.add_argument("--n", type=int, default=2000, help="samples drawn (GANs, grouped by a "
+                   "classifier, or by their labels when conditional) or --split items "
+                   "encoded (autoencoders, grouped by their labels) (2000)")
+    p.add_argument("--feature-net", metavar="FILE", help="classifier of an unconditional "
+                   "GAN's samples, from 'latentforge featurenet train' (default: the shipped "
+                   "Fashion-MNIST network, for 1x28x28 samples)")
     p.add_argument("--split", default="test", choices=SPLITS,
                    help="where an autoencoder's items come from (test)")
     p.add_argument("--label", type=int, help="class the result is decoded with (conditional "
@@ -118,7 +121,7 @@ def cmd_arithmetic(args) -> int:
         raise ConfigError(f"--out must end in .png, got '{out}'")
     run = api.load_run(args.run)
     result = latent_arithmetic(run, args.expression, args.n, args.seed, args.split,
-                               args.label)
+                               args.label, args.feature_net)
     print(f"{result.expression} in {result.space} space; group sizes "
           + ", ".join(f"{t.name} {c}" for t, c in zip(result.terms, result.counts))
           + f" ({result.grouping})")

@@ -5,8 +5,9 @@ Where the groups come from:
 - models that encode (autoencoders, VAEs: the posterior mean): `n` seeded items of a split
   (test by default), grouped by their true labels, codings = `encode(x)`;
 - unconditional generators (gan, dcgan): `n` seeded codings z ~ N(0, I), their images
-  labelled by a classifier (default: the shipped Fashion-MNIST CNN, which takes
-  (1, 28, 28) images; other shapes are refused unless the run is conditional);
+  labelled by a classifier: a feature network of `latentforge featurenet train` (its
+  classes from its metadata), or by default the shipped Fashion-MNIST CNN, which takes
+  (1, 28, 28) images (other shapes are refused unless the run is conditional);
 - conditional generators: z drawn for the classes in turn (0, 1, ..., K-1, 0, ...), grouped
   by the label they were generated with; the class lives in the label input, so the
   arithmetic acts on z (the style) and the result is decoded with `label` (default: the
@@ -67,8 +68,10 @@ def latent_arithmetic(run, expression, n: int = 2000, seed: int = 0, split: str 
     """A - B + C (any signed sum of classes) on `run`'s latent space (module docstring).
     expression: tokens such as ["sneaker", "-", "ankle boot", "+", "sandal"] (names or
     class indices). n: items encoded or samples drawn. label: the class the result is
-    decoded with (conditional runs only). net / classes: another classifier for the
-    generated samples and its class names (default: the shipped Fashion-MNIST CNN)."""
+    decoded with (conditional runs only). net / classes: the classifier of an
+    unconditional generator's samples (a module, or the path of a feature network, whose
+    metadata names its classes) and its class names (default: the shipped Fashion-MNIST
+    CNN)."""
     import torch
 
     from latentforge.config import check_seed
@@ -199,10 +202,19 @@ def _run_classes(run) -> list[str]:
 
 def _classifier(run, net, classes):
     """The classifier of an unconditional generator's samples and its class names:
-    `net` and `classes` (None: "0".."K-1"), or the shipped Fashion-MNIST CNN, which
+    `net` (a module, or a feature network's path: its metadata's classes, its input shape
+    checked) and `classes` (None: "0".."K-1"), or the shipped Fashion-MNIST CNN, which
     takes (1, 28, 28) images (DataError for other shapes)."""
     from latentforge.evaluation import featurenet
 
+    if isinstance(net, (str, Path)):
+        net = featurenet.load_feature_net(net)
+        classes = classes or net.metadata.get("classes")
+        shape, wanted = featurenet.input_shape_of(net), tuple(run.model.sample_shape)
+        if shape is not None and shape != wanted:
+            raise DataError(f"The feature network takes {shape} images and '{run.path}' "
+                            f"makes {wanted} images; train one on the run's data with "
+                            "'latentforge featurenet train --data SRC'.")
     if net is not None:
         return net, classes
     shape = tuple(run.model.sample_shape)
@@ -210,8 +222,9 @@ def _classifier(run, net, classes):
         raise DataError(f"arithmetic groups an unconditional generator's samples by the "
                         f"shipped Fashion-MNIST classifier, which takes "
                         f"{featurenet.INPUT_SHAPE} images; '{run.path}' makes {shape} "
-                        "images. Train a conditional model (--set model.conditional="
-                        "true) to group by labels.")
+                        "images. Pass --feature-net FILE (from 'latentforge featurenet "
+                        "train --data SRC'), or train a conditional model (--set "
+                        "model.conditional=true) to group by labels.")
     from latentforge.data import FASHION_CLASSES
 
     return featurenet.load_feature_net(), list(FASHION_CLASSES)
