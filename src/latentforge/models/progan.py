@@ -177,7 +177,7 @@ _PAPER_TRAIN = {"optimizer": "adam", "lr": 1e-3, "betas": [0.0, 0.99], "eps": 1e
 register(
     "progan", ProGANConfig,
     "ProGAN: progressive growing from 4x4 (equalized lr, pixel norm, minibatch stddev, "
-    "WGAN-GP + drift, EMA of G); needs square power-of-two images (data.pad_to=32)",
+    "WGAN-GP + drift, EMA of G); square power-of-two images (recipes: data.pad_to=32)",
     {
         # The paper's networks (512 channels up to 32x32, latent 512), batch 16, one critic
         # step, lambda 10, drift 0.001, EMA 0.999. Scaled: 300k images per fade and per
@@ -185,17 +185,20 @@ register(
         # at 32x32 = 4 levels, 7 phases = 2.1M images, about 38 passes over Fashion-MNIST's
         # 55,000 training images), and 44 epochs = the growth + ~6 epochs at 32x32.
         "book": {"model": {"fade_images": 300_000, "stable_images": 300_000},
+                 "data": {"pad_to": 32},
                  "train": {**_PAPER_TRAIN, "epochs": 44, "batch_size": 16}},
         # Narrower (128 channels, latent 128), 30k images per phase, larger batches at the
         # cheap low resolutions: the growth ends after ~4 epochs of 55,000, then 2 more.
         "fast": {"model": {"latent_dim": 128, "fmap_base": 4096, "fmap_max": 128,
                            "fade_images": 30_000, "stable_images": 30_000,
                            "batch_sizes": [64, 64, 32, 32]},
+                 "data": {"pad_to": 32},
                  "train": {**_PAPER_TRAIN, "epochs": 6, "batch_size": 32}},
     },
     # 8x8 digits: 2 levels, 4x4 for 16 images, the 8x8 fade over [16, 144), stable until
     # 160: 3 golden steps of 16 see alphas 1 (4x4), 0 and 0.125; the tests' epochs of 96
     # images end inside the fade (alpha 0.625); batches of 16, then 8 from epoch 2.
     {"model": {"latent_dim": 8, "fmap_base": 64, "fmap_max": 16, "fade_images": 128,
-               "stable_images": 16, "batch_sizes": [16, 8], "growth_samples": 4}},
+               "stable_images": 16, "batch_sizes": [16, 8], "growth_samples": 4},
+     "data": {"pad_to": None}},
 )(ProGAN)
