@@ -262,8 +262,7 @@ def test_round_trip_through_dict_and_json(name, recipe):
     assert again == cfg
     assert isinstance(again.train.betas, tuple)
     sequences = [v for v in vars(cfg.model).values() if isinstance(v, tuple)]
-    assert sequences and sequences == [v for v in vars(again.model).values()
-                                       if isinstance(v, tuple)]
+    assert sequences == [v for v in vars(again.model).values() if isinstance(v, tuple)]
 
 
 def test_round_trip_detects_a_change():

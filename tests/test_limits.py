@@ -29,7 +29,8 @@ TINY_TRAIN = ["--data", "digits", "--epochs", "1", "--no-progress",
 
 def _shape(name: str) -> tuple[int, ...]:
     book = registry.get_spec(name).recipes["book"].get("data", {})
-    return (3,) if book.get("source") == "synthetic3d" else (1, 28, 28)
+    side = book.get("pad_to") or 28        # power-of-two models pad Fashion-MNIST to 32
+    return (3,) if book.get("source") == "synthetic3d" else (1, side, side)
 
 
 def _all_tensors(model):

@@ -66,8 +66,10 @@ def test_state_dict_keys_and_shapes_are_unchanged():
 @pytest.mark.parametrize("name", names())
 def test_every_config_answers_latent_dim_or_depends_on_the_image(name):
     """The latent size has one name; conv_ae's (filters[-1] * h * w) needs the image size."""
-    cfg = build_config(name, "book").model
+    run_cfg = build_config(name, "book")
+    cfg = run_cfg.model
     if name == "conv_ae":
         return
-    model = get_spec(name).model_cls(cfg, (1, 28, 28))
+    side = run_cfg.data.pad_to or 28        # power-of-two models pad Fashion-MNIST to 32
+    model = get_spec(name).model_cls(cfg, (1, side, side))
     assert cfg.latent_dim == model.coding_dim
