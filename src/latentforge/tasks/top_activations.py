@@ -78,7 +78,7 @@ def top_activations_png(result: TopActivations, out: str | Path) -> Path:
     path = Path(out)
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--out must end in .png, got '{path}'")
-    title = (f"the {result.images.shape[1]} {result.split} items (of {result.n_items}) "
+    title = (f"the {result.images.shape[1]} {result.split} items (of {result.n_items:,}) "
              "that activate each unit most")
     return save_figure(top_activations_figure(result.images, result.units, result.values,
                                               title), path)
