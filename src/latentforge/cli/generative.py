@@ -11,8 +11,7 @@ SPACES = ("z", "w")  # generation.styles.SPACES, without importing torch
 
 
 def add_generate(add) -> None:
-    p = add("generate", help="sample new images from a generative run (vae, gan, dcgan, "
-            "stylegan)")
+    p = add("generate", help="sample new images from a generative run (a VAE or a GAN)")
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, default=64, help="number of images (64)")
     p.add_argument("--label", type=int, help="class of every sample (conditional GANs)")
