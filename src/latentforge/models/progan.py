@@ -143,8 +143,8 @@ class ProGAN(GAN):
         """Store the levels whose growth phase ended and which have no images yet."""
         if not self.cfg.growth_samples:
             return
-        seen = int(self.images_seen)
-        due = [k for k in range(self.n_levels) if int(self.growth_seen[k]) < 0
+        seen, recorded = int(self.images_seen), self.growth_seen.tolist()
+        due = [k for k in range(self.n_levels) if recorded[k] < 0
                and phase_end(k, self.cfg.fade_images, self.cfg.stable_images) <= seen]
         if not due:
             return
