@@ -20,6 +20,7 @@ from latentforge.models.progan_config import ProGANConfig
 from latentforge.models.progan_growth import level_alpha, phase_batch_size, phase_end
 from latentforge.models.progan_nets import downsample, upsample
 from latentforge.models.style_layers import EqualizedConv2d, EqualizedLinear, PixelNorm
+from latentforge.tasks.growth import growth_rows
 from latentforge.training import checkpoint
 from latentforge.training.callbacks import Callback
 from latentforge.training.step import Stepper
@@ -299,9 +300,14 @@ def test_growth_figure_has_one_labelled_row_per_phase():
 
 def test_growth_command(tmp_path, cli):
     run = lf.train(make_tiny_cfg("progan", epochs=2), run_dir=tmp_path / "p")
-    code, out, err = cli(["growth", str(run.path), "--n", "2"])
+    code, out, err = cli(["growth", str(run.path)])  # the 4 kept images per row
     assert code == 0, err
     assert (run.path / "figures" / "growth.png").is_file() and "growth.png" in out
+    rows = growth_rows(lf.load_run(run.path), 2)
+    assert [label.split("\n")[0] for label, _ in rows] == ["4x4", "8x8", "end: 8x8"]
+    assert all(images.shape == (2, 1, 8, 8) for _, images in rows)
+    code, out, err = cli(["growth", str(run.path), "--n", "2", "--out", tmp_path / "g.png"])
+    assert code == 0 and (tmp_path / "g.png").is_file(), err
     code, _, err = cli(["growth", str(run.path), "--n", "9"])
     assert code == 2 and assert_one_error_line(err, "--n must be in [1, 4]")
     gan = lf.train(make_tiny_cfg("gan", epochs=1), run_dir=tmp_path / "g")

@@ -7,8 +7,8 @@ def add_growth(add) -> None:
     p = add("growth", help="progan: G's samples of fixed codings at the end of each growth "
             "phase (4x4, 8x8, ...) and at the end of training, one row each")
     p.add_argument("run", help="run directory of a progan run")
-    p.add_argument("--n", type=int, default=8,
-                   help="images per row (8; at most the run's model.growth_samples)")
+    p.add_argument("--n", type=int, help="images per row (default 8, or the run's "
+                   "model.growth_samples when it kept fewer; at most that many)")
     p.add_argument("--out", help="PNG path (default RUN/figures/growth.png)")
 
 

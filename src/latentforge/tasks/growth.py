@@ -9,10 +9,11 @@ import numpy as np
 from latentforge.errors import ConfigError, RunError
 
 
-def growth_rows(run, n: int = 8) -> list[tuple[str, np.ndarray]]:
+def growth_rows(run, n: int | None = None) -> list[tuple[str, np.ndarray]]:
     """(label, images (n, C, R, R) in [0, 1]) for every finished growth phase, lowest
-    resolution first, then the run's G now. RunError for a model that does not grow;
-    ConfigError for an `n` outside [1, model.growth_samples]."""
+    resolution first, then the run's G now. n None: 8, or model.growth_samples if fewer.
+    RunError for a model that does not grow; ConfigError for an `n` outside
+    [1, model.growth_samples]."""
     from latentforge.evaluation.capabilities import can, models_that
 
     model = run.model
@@ -22,6 +23,7 @@ def growth_rows(run, n: int = 8) -> list[tuple[str, np.ndarray]]:
     kept = model.cfg.growth_samples
     if not kept:
         raise ConfigError(f"'{run.path}' kept no growth images (model.growth_samples=0).")
+    n = min(8, kept) if n is None else n
     if not 1 <= n <= kept:
         raise ConfigError(f"--n must be in [1, {kept}] (the run kept model.growth_samples="
                           f"{kept} images per phase), got {n}")
@@ -37,7 +39,7 @@ def _now_label(model) -> str:
     return f"end: {r}x{r}{fading}\n{int(model.images_seen):,} images"
 
 
-def growth_png(run, n: int = 8, out: str | Path | None = None) -> Path:
+def growth_png(run, n: int | None = None, out: str | Path | None = None) -> Path:
     """Write the growth figure (default RUN/figures/growth.png); returns the path."""
     from latentforge.viz.figures import save_figure
     from latentforge.viz.growth import growth_figure
