@@ -70,7 +70,7 @@ def test_d_at_alpha_0_is_the_previous_path_on_the_pooled_input_and_at_1_the_new_
 
 def test_the_blend_is_linear_in_alpha():
     model = _model(8)
-    z, x = torch.randn(4, 8), torch.rand(4, 1, 8, 8)
+    z = torch.randn(4, 8)
     with torch.no_grad():
         g0, g1, g = (model.generator(z, 1, a) for a in (0.0, 1.0, 0.25))
         torch.testing.assert_close(g, 0.75 * g0 + 0.25 * g1)
