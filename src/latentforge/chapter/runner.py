@@ -204,6 +204,42 @@ def _sample_metrics_extra(run, profile, result, section) -> None:
                     ["classes covered", "-", f"{q['classes_covered']}/10"]]
 
 
+def _top_activations_extra(run, profile, result, section) -> None:
+    """Exercise 9: the training images that activate each coding unit most."""
+    from latentforge.tasks import top_activations, top_activations_png
+
+    top_activations_png(top_activations(run, n=MAP_POINTS[profile]),
+                        Path(run.path) / "figures" / "top_activations.png")
+
+
+def _arithmetic_extra(run, profile, result, section) -> None:
+    """The chapter's latent arithmetic, sneaker - ankle boot + sandal (classes 7 - 9 + 5;
+    digits in the smoke profile): class means of encoded test images (autoencoders) or of
+    generated samples labelled by the shipped classifier (GANs; not in the smoke profile,
+    whose 8x8 digits that classifier cannot label)."""
+    from latentforge.evaluation.capabilities import can
+    from latentforge.tasks import arithmetic_png, latent_arithmetic
+
+    if profile == "smoke" and not can(run.model, "encode"):
+        return
+    res = latent_arithmetic(run, ["7", "-", "9", "+", "5"], n=SAMPLES[profile] or 200)
+    arithmetic_png(res, Path(run.path) / "figures" / "arithmetic.png")
+
+
+def _growth_extra(run, profile, result, section) -> None:
+    """ProGAN: G's samples at the end of each growth phase."""
+    from latentforge.tasks.growth import growth_png
+
+    growth_png(run)
+
+
+def _style_mix_extra(run, profile, result, section) -> None:
+    """StyleGAN: B's coarse, middle and fine styles copied into A (paper's fig. 3)."""
+    from latentforge.tasks import style_mix, style_mix_png
+
+    style_mix_png(style_mix(run), Path(run.path) / "figures" / "style_mix.png")
+
+
 def _pretrain_section(section: Section, out: Path, profile: str, result) -> None:
     """The book's 500-label comparison on the stacked section's encoder."""
     from latentforge.api import load_run
@@ -237,11 +273,8 @@ def _greedy_section(section: Section, out: Path, profile: str, result) -> None:
     result.figures.append(reconstructions.relative_to(out).as_posix())
 
 
-def _note_section(section: Section, out: Path, profile: str, result) -> None:
-    (out / section.key).mkdir(parents=True, exist_ok=True)
-
-
-RUNNERS = {"train": _train_section, "pretrain": _pretrain_section, "greedy": _greedy_section,
-           "note": _note_section}
+RUNNERS = {"train": _train_section, "pretrain": _pretrain_section, "greedy": _greedy_section}
 EXTRAS = {"pca": _pca_extra, "map": _map_extra, "samples": _samples_extra,
-          "interpolate": _interpolate_extra, "sample_metrics": _sample_metrics_extra}
+          "interpolate": _interpolate_extra, "sample_metrics": _sample_metrics_extra,
+          "top_activations": _top_activations_extra, "arithmetic": _arithmetic_extra,
+          "growth": _growth_extra, "style_mix": _style_mix_extra}

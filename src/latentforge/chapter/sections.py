@@ -29,8 +29,9 @@ class Section:
     model/recipe: what the full profile trains; quick_recipe/quick: the quick profile's
         recipe and extra `--set` overrides (budget cuts make `cut` true).
     book: (metric, book value) rows of the "book vs ours" table.
-    extras: measurements after training ("pca", "map", "pretrain", "samples",
-        "interpolate", "sample_metrics"); kind: "train", "greedy" or "note".
+    extras: measurements and figures after training ("pca", "map", "top_activations",
+        "samples", "interpolate", "sample_metrics", "arithmetic", "growth", "style_mix");
+        kind: "train", "pretrain" or "greedy". note: text shown under the section.
     figures: globs (under the run's figures/) shown in the chapter report.
     """
 
@@ -52,6 +53,11 @@ class Section:
 
 _GAN_QUICK = ("train.epochs=3",)
 _GAN_FIGURES = ("generated.png", "learning_curves.png")
+# ProGAN: 800 images per fade and per stabilisation (the fast recipe: 30,000), 4x4 to 32x32
+# in 5,600 images = two epochs of 2,800. StyleGAN: one epoch of 2,000 images.
+_PROGAN_QUICK = ("model.fade_images=800", "model.stable_images=800",
+                 "data.limit_train=2800", "train.epochs=2")
+_STYLEGAN_QUICK = ("data.limit_train=2000", "train.epochs=1")
 
 SECTIONS: tuple[Section, ...] = (
     Section("pca", "Performing PCA with an undercomplete linear autoencoder (fig. 17-2)",
@@ -59,8 +65,9 @@ SECTIONS: tuple[Section, ...] = (
             extras=("pca",), figures=("codings_2d.png",)),
     Section("stacked", "Stacked autoencoders (fig. 17-4) and visualising Fashion-MNIST "
             "(fig. 17-5)", "stacked_ae",
-            book=((LOSS, "0.2835-0.2842"), (ACC, "0.9366-0.9370")), extras=("map",),
-            figures=("reconstructions.png", "latent_map_*.png")),
+            book=((LOSS, "0.2835-0.2842"), (ACC, "0.9366-0.9370")),
+            extras=("map", "top_activations"),
+            figures=("reconstructions.png", "latent_map_*.png", "top_activations.png")),
     Section("pretraining", "Unsupervised pretraining using stacked autoencoders",
             kind="pretrain", after=("stacked",), figures=(),
             book=(("scratch acc (500 labels)", "0.74-0.78"), ("frozen encoder acc", "0.72"),
@@ -98,8 +105,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("vae", "Variational autoencoders: generating images (fig. 17-12) and semantic "
             "interpolation (fig. 17-13)", "vae",
             book=((LOSS, "0.3142-0.3158"), (ACC, "0.921")),
-            extras=("samples", "interpolate", "sample_metrics"),
-            figures=("reconstructions.png", "generated.png", "interpolation_grid.png")),
+            extras=("samples", "interpolate", "sample_metrics", "arithmetic"),
+            figures=("reconstructions.png", "generated.png", "interpolation_grid.png",
+                     "arithmetic.png")),
     Section("hashing", "Semantic hashing (exercise): binary codings", "hashing_ae",
             figures=("reconstructions.png", "hash_grid.png")),
     Section("gan", "Generative adversarial networks (fig. 17-16)", "gan", quick=_GAN_QUICK,
@@ -112,11 +120,21 @@ SECTIONS: tuple[Section, ...] = (
             extras=("samples", "sample_metrics"), figures=_GAN_FIGURES),
     Section("dcgan", "Deep convolutional GANs (fig. 17-17)", "dcgan",
             quick=("data.limit_train=10000",), cut=True,
-            extras=("samples", "sample_metrics"), figures=_GAN_FIGURES),
-    Section("progan_stylegan", "Progressive growing of GANs and StyleGANs", kind="note",
-            figures=(), note="The book describes ProGAN and StyleGAN without code or "
-            "figures to reproduce. latentforge does not implement their components "
-            "(minibatch standard deviation, equalized learning rate, pixelwise "
-            "normalization, style mixing) yet, so this section has nothing to run."),
-)
+            extras=("samples", "sample_metrics", "arithmetic"),
+            figures=(*_GAN_FIGURES, "arithmetic.png")),
+    Section("progan", "Progressive growing of GANs (ProGAN)", "progan",
+            quick=_PROGAN_QUICK, cut=True, extras=("samples", "growth", "sample_metrics"),
+            figures=("generated.png", "growth.png", "learning_curves.png"),
+            note="The book describes ProGAN without code. The growth figure shows G's "
+            "samples at the end of each growth phase (4x4, 8x8, ... up to the data's size) "
+            "for the same codings; Fashion-MNIST is zero-padded to 32x32 and the sample "
+            "metrics crop the samples back to 28x28 for the shipped feature network."),
+    Section("stylegan", "StyleGANs: style mixing (the StyleGAN paper's fig. 3)", "stylegan",
+            quick=_STYLEGAN_QUICK, cut=True,
+            extras=("samples", "style_mix", "sample_metrics"),
+            figures=("generated.png", "style_mix.png", "learning_curves.png"),
+            note="The book describes StyleGAN without code. The style-mixing figure copies "
+            "source B's styles (w) into source A's at the coarse, middle and fine layers, "
+            "as in the StyleGAN paper's figure 3."),
 
+)
