@@ -10,8 +10,8 @@ Two optional model hooks (`models.base.Model` has the defaults):
   epoch's batch size (default: train.batch_size; progan answers its growth phase's size).
   A phase that changes mid-epoch takes its new batch size at the next epoch. The epoch's
   step count (`state.step`, metrics' "step") counts the batches really taken; a cosine
-  schedule's length T is train.epochs times the first epoch's step count (the answer of
-  the model as built, before any checkpoint is restored, so a resumed run gets the same T).
+  schedule's length T is train.epochs times the step count the model answers when the
+  Trainer is made (before any checkpoint is restored, so a resumed run gets the same T).
 - `model.ema_parameters()` names the parameters train.ema_decay averages (default: all;
   a GAN's: its generator's).
 
