@@ -135,6 +135,8 @@ def test_every_layer_has_the_equalized_learning_rate_with_n01_weights():
     assert abs(float(big.mean())) < 0.01 and abs(float(big.std()) - 1) < 0.01
     assert model.generator.blocks[0][0].gain == 1 / 8       # G's 4x4 dense layer
     assert {m.gain for m in model.generator.to_rgb} == {1.0}
+    assert model.discriminator.head[-1].gain == 1.0          # D's score layer
+    assert sum(m.gain == 2.0 for m in layers) == len(layers) - 5  # He's sqrt(2 / fan_in)
 
 
 # ---------------------------------------------------------------- schedule, batch sizes
