@@ -47,6 +47,12 @@ torch.compile(model) would change nothing here: the engine calls `model.train_st
 autograd differentiates, its backward via AOTAutograd); the optimizer step stays eager.
 In a real epoch the last, smaller batch (55,000 = 1,718 x 32 + 24) compiles once more.
 A row that fails (e.g. torch.compile without a C++ compiler) shows the error class.
+
+Table 4, the GANs at 32x32 (Fashion-MNIST zero-padded to 32x32, data.pad_to=32): dcgan,
+progan and stylegan with their `book` and `fast` recipes, beside the matmul throughput of
+the header (same run, interleaved rounds). ProGAN is timed at its last level (32x32, fade
+over: `images_seen` set past the growth schedule), the cost of most of its training.
+  images/s     training images per second (batch / ms per step)
 """
 from __future__ import annotations
 
@@ -74,6 +80,8 @@ IMAGE_SOURCES = {"fashion-mnist": (1, 28, 28), "mnist": (1, 28, 28)}
 TRAIN_FILE_IMAGES = 60000  # the IDX training file; its last valid_size images are validation
 WARMUP_STEPS = 3  # after the first step; fewer when --steps is small (steps // 10)
 OPTION_MODELS = ("conv_ae", "recurrent_ae")
+GAN_ROWS = (("dcgan", "book"), ("dcgan", "fast"), ("progan", "book"), ("progan", "fast"),
+            ("stylegan", "book"), ("stylegan", "fast"))
 
 
 # ---------------------------------------------------------------- machine
@@ -121,10 +129,14 @@ def settings(threads: int, mkldnn: bool = True):
 
 def data_layout(cfg) -> tuple[tuple[int, ...], torch.dtype, int, int]:
     """(sample shape, dtype, train size, valid size) of the recipe's data. Fashion-MNIST is
-    not loaded; other sources (small, offline: synthetic3d) are loaded to read them."""
+    not loaded (its shape follows data.image_size and data.pad_to); other sources (small,
+    offline: synthetic3d) are loaded to read them."""
     if cfg.data.source in IMAGE_SOURCES:
         valid = cfg.data.valid_size
-        return IMAGE_SOURCES[cfg.data.source], torch.uint8, TRAIN_FILE_IMAGES - valid, valid
+        c, h, w = IMAGE_SOURCES[cfg.data.source]
+        h = w = cfg.data.image_size or h
+        h = w = cfg.data.pad_to or h
+        return (c, h, w), torch.uint8, TRAIN_FILE_IMAGES - valid, valid
     splits = load_data(cfg.data)
     return splits.train.sample_shape, splits.train.x.dtype, len(splits.train), len(splits.valid)
 
@@ -177,6 +189,7 @@ class Case:
     threads: int = 1
     mkldnn: bool = True
     compile: bool = False
+    recipe: str = "book"
     cfg: object = None
     trainer: Trainer | None = None
     chunk: TensorData | None = None
@@ -204,9 +217,12 @@ class Case:
 
 def build(case: Case, chunk_steps: int) -> None:
     """Model, optimizer and a Trainer whose training split is `chunk_steps` random batches."""
-    case.cfg = build_config(case.model, "book", overrides=[*BASE_OVERRIDES, *case.overrides])
+    case.cfg = build_config(case.model, case.recipe,
+                            overrides=[*BASE_OVERRIDES, *case.overrides])
     case.layout = shape, dtype, _, n_valid = data_layout(case.cfg)
     model = build_model(case.cfg, shape)
+    if hasattr(model, "images_seen"):  # progan: time its last level (growth done)
+        model.images_seen.fill_(10 ** 12)
     case.chunk = random_data(shape, dtype, chunk_steps * case.batch)
     splits = Splits("random", case.chunk, random_data(shape, dtype, n_valid), None)
     case.trainer = Trainer(model, splits, case.cfg)  # in memory: writes nothing
@@ -332,12 +348,30 @@ def options_table(model: str, args) -> None:
               f"{base / best.train_s:.2f}x the first row).", flush=True)
 
 
+def gan_table(args, peak: float) -> None:
+    cases = [Case(f"{model} {recipe}", model, ("data.pad_to=32",), args.threads,
+                  recipe=recipe) for model, recipe in GAN_ROWS]
+    run_cases(cases, args.steps, args.rounds)
+    print(f"\n### GANs at 32x32 (Fashion-MNIST padded; matmul peak {peak:.1f} GFLOP/s)\n")
+    print("| model | recipe | batch | ms/step | images/s | epoch of 55,000 (s) |")
+    print("|---|---|---|---|---|---|")
+    for case in cases:
+        if case.error:
+            print(f"| {case.model} | {case.recipe} | failed: {case.error} | | | |")
+            continue
+        per_s = case.batch / case.ms_per_step * 1e3
+        print(f"| {case.model} | {case.recipe} | {case.batch} | {case.ms_per_step:.1f} | "
+              f"{per_s:.0f} | {case.train_s:.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="timed steps per row")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved chunks per row")
     parser.add_argument("--models", nargs="+", default=None, help="default: every model")
     parser.add_argument("--skip-options", action="store_true", help="only the book table")
+    parser.add_argument("--only-gans", action="store_true",
+                        help="only the table of the GANs at 32x32")
     parser.add_argument("--no-compile", action="store_true", help="no torch.compile rows")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="threads of the book table and the options' baseline")
@@ -353,10 +387,12 @@ def main() -> None:
           f"{args.rounds} interleaved rounds (median), random data")
     print(f"float32 matmul: {peak:.1f} GFLOP/s peak (1024x1024), {small:.1f} GFLOP/s at "
           "32x784 @ 784x100 (batch-shaped)", flush=True)
-    book_table(models, args, peak)
-    for model in OPTION_MODELS:
-        if model in models and not args.skip_options:
-            options_table(model, args)
+    if not args.only_gans:
+        book_table(models, args, peak)
+        for model in OPTION_MODELS:
+            if model in models and not args.skip_options:
+                options_table(model, args)
+    gan_table(args, peak)
     with settings(args.threads):
         end = matmul_gflops(1024, 1024, 1024)
     print(f"\nmatmul peak at the end: {end:.1f} GFLOP/s (start {peak:.1f}; a large change "
