@@ -155,14 +155,15 @@ def main() -> None:
         net = load_feature_net(args.feature_net)
     elif args.data != "fashion-mnist":
         parser.error("--data other than fashion-mnist needs --feature-net")
-    overrides = [*data_overrides(args.data, work), *args.set]
+    data = data_overrides(args.data, work)
+    overrides = [*data, *args.set]
     print(f"torch {torch.__version__}, {args.threads} threads, data {args.data}, "
           f"{args.minutes:g} min of training per row, {args.samples} samples vs as many "
           "test images")
     print("\n| row | minutes | images trained | FID | KID | precision | recall | "
           "classes >= 5% | smallest class share |")
     print("|---|---|---|---|---|---|---|---|---|")
-    splits = load_data(build_config("dcgan", overrides=[*BASE, *overrides]).data)
+    splits = load_data(build_config("dcgan", overrides=[*BASE, *data]).data)
     crop = splits.info.get("pad_to") if net is None else None  # the shipped net: 28x28
     real = unpadded(splits.train.x[:args.samples], crop)
     test = unpadded(splits.test.x[:args.samples], crop)
