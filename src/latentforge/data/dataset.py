@@ -111,6 +111,21 @@ class Splits:
         return {"train": len(self.train), "valid": len(self.valid),
                 "test": 0 if self.test is None else len(self.test)}
 
+    def n_items(self) -> int:
+        """Items in train, valid and test together."""
+        return sum(self.sizes().values())
+
+    def map_images(self, fn, info_key: str, info) -> Splits:
+        """New splits whose every part's ``x`` is ``fn(x)`` (labels and class names kept),
+        with ``info[info_key] = info`` added to a copy of `info`."""
+        def mapped(part: TensorData | None) -> TensorData | None:
+            return None if part is None else TensorData(fn(part.x), part.y, part.classes)
+
+        out = Splits(self.name, mapped(self.train), mapped(self.valid), mapped(self.test),
+                     dict(self.info))
+        out.info[info_key] = info
+        return out
+
 
 def from_numpy(x: np.ndarray, y: np.ndarray | None,
                classes: list[str] | None = None) -> TensorData:

@@ -16,7 +16,7 @@ from latentforge.data.cifar10 import load_cifar10
 from latentforge.data.codings import PREFIX as CODINGS_PREFIX
 from latentforge.data.codings import load_codings
 from latentforge.data.config import DataConfig
-from latentforge.data.dataset import Splits, TensorData
+from latentforge.data.dataset import Splits
 from latentforge.data.folders import load_folder
 from latentforge.data.memory import check_data_fits, image_bytes, shape_text
 from latentforge.data.mnist import load_fashion_mnist, load_mnist
@@ -171,23 +171,19 @@ def pad_images(splits: Splits, pad_to: int | None) -> Splits:
                         f"'{splits.name}'; set --set data.pad_to={max(h, w)} or larger "
                         "(padding never crops).")
     top, left = (pad_to - h) // 2, (pad_to - w) // 2
-    n = sum(len(p) for p in (splits.train, splits.valid, splits.test) if p is not None)
+    n = splits.n_items()
     check_data_fits(image_bytes(n, (x.shape[1], pad_to, pad_to), x.element_size()),
                     f"{n:,} images of {shape_text(x.shape[1:])} padded to "
                     f"{shape_text((x.shape[1], pad_to, pad_to))} ('{splits.name}', "
                     f"data.pad_to={pad_to})")
 
-    def pad(part: TensorData | None) -> TensorData | None:
-        if part is None:
-            return None
-        out = part.x.new_zeros((part.x.shape[0], part.x.shape[1], pad_to, pad_to))
-        out[:, :, top:top + h, left:left + w] = part.x
-        return TensorData(out, part.y, part.classes)
+    def pad(images: torch.Tensor) -> torch.Tensor:
+        out = images.new_zeros((images.shape[0], images.shape[1], pad_to, pad_to))
+        out[:, :, top:top + h, left:left + w] = images
+        return out
 
-    out = Splits(splits.name, pad(splits.train), pad(splits.valid), pad(splits.test),
-                 dict(splits.info))
-    out.info["pad_to"] = {"size": pad_to, "from": [h, w], "top": top, "left": left}
-    return out
+    return splits.map_images(pad, "pad_to", {"size": pad_to, "from": [h, w], "top": top,
+                                             "left": left})
 
 
 def load_data(cfg: DataConfig) -> Splits:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from latentforge.data.dataset import Splits, TensorData
+from latentforge.data.dataset import Splits
 from latentforge.data.memory import check_data_fits, image_bytes, shape_text
 from latentforge.errors import DataError
 
@@ -45,10 +45,6 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
-def _parts(splits: Splits) -> list[TensorData]:
-    return [p for p in (splits.train, splits.valid, splits.test) if p is not None]
-
-
 def resize_splits(splits: Splits, size: int | None) -> Splits:
     """Every image of ``splits`` resized to ``size`` x ``size`` (`resize_images`).
 
@@ -65,16 +61,10 @@ def resize_splits(splits: Splits, size: int | None) -> Splits:
     c, h, w = (int(v) for v in x.shape[1:])
     if (h, w) == (size, size):
         return splits
-    n = sum(len(p) for p in _parts(splits))
+    n = splits.n_items()
     check_data_fits(image_bytes(n, (c, size, size), x.element_size()),
                     f"{n:,} images of {shape_text((c, h, w))} resized to "
                     f"{shape_text((c, size, size))} ('{splits.name}', data.image_size={size})")
 
-    def resized(part: TensorData | None) -> TensorData | None:
-        return None if part is None else TensorData(resize_images(part.x, size), part.y,
-                                                     part.classes)
-
-    out = Splits(splits.name, resized(splits.train), resized(splits.valid),
-                 resized(splits.test), dict(splits.info))
-    out.info["image_size"] = {"size": size, "from": [h, w], "method": METHOD}
-    return out
+    return splits.map_images(lambda x: resize_images(x, size), "image_size",
+                             {"size": size, "from": [h, w], "method": METHOD})
