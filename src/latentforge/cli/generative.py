@@ -112,12 +112,9 @@ def add_arithmetic(add) -> None:
 def cmd_arithmetic(args) -> int:
     from latentforge import api
     from latentforge.tasks.arithmetic import arithmetic_png, latent_arithmetic
+    from latentforge.viz.figures import png_path
 
-    out = out_path(args.out) or Path(args.run) / "figures" / "arithmetic.png"
-    if out.suffix.lower() != ".png":
-        from latentforge.errors import ConfigError
-
-        raise ConfigError(f"--out must end in .png, got '{out}'")
+    out = png_path(args.out or Path(args.run) / "figures" / "arithmetic.png")
     run = api.load_run(args.run)
     result = latent_arithmetic(run, args.expression, args.n, args.seed, args.split,
                                args.label, args.feature_net)
@@ -140,12 +137,10 @@ def add_style_mix(add) -> None:
 
 def cmd_style_mix(args) -> int:
     from latentforge import api
-    from latentforge.errors import ConfigError
     from latentforge.tasks.style_mix import style_mix, style_mix_png
+    from latentforge.viz.figures import png_path
 
-    out = out_path(args.out) or Path(args.run) / "figures" / "style_mix.png"
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{out}'")
+    out = png_path(args.out or Path(args.run) / "figures" / "style_mix.png")
     run = api.load_run(args.run)
     result = style_mix(run, args.rows, args.cols, args.seed)
     print("style groups: " + ", ".join(f"{g.label}: style inputs "

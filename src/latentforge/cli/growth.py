@@ -13,14 +13,12 @@ def add_growth(add) -> None:
 
 
 def cmd_growth(args) -> int:
-    from pathlib import Path
-
     from latentforge import api
-    from latentforge.errors import ConfigError
     from latentforge.tasks.growth import growth_png
+    from latentforge.viz.figures import png_path
 
-    if args.out and Path(args.out).suffix.lower() != ".png":
-        raise ConfigError(f"'{args.out}' must end in .png")
+    if args.out:
+        png_path(args.out)  # refused before the run is loaded
     print(f"wrote {growth_png(api.load_run(args.run), args.n, args.out)}")
     return 0
 

@@ -49,12 +49,10 @@ def add_top_activations(add) -> None:
 
 def cmd_top_activations(args) -> int:
     from latentforge import api
-    from latentforge.errors import ConfigError
     from latentforge.tasks.top_activations import top_activations, top_activations_png
+    from latentforge.viz.figures import png_path
 
-    out = Path(args.out) if args.out else Path(args.run) / "figures" / "top_activations.png"
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{out}'")
+    out = png_path(args.out or Path(args.run) / "figures" / "top_activations.png")
     run = api.load_run(args.run)
     result = top_activations(run, args.units, args.per_unit, args.split, args.n or None,
                              args.seed)
@@ -105,13 +103,11 @@ def add_search(add) -> None:
 
 def cmd_search(args) -> int:
     from latentforge import api
-    from latentforge.errors import LatentforgeError
     from latentforge.evaluation.capabilities import can, require
     from latentforge.tasks import search, search_figure
+    from latentforge.viz.figures import png_path
 
-    out = Path(args.out) if args.out else Path(args.run) / "figures" / "search.png"
-    if out.suffix.lower() != ".png":
-        raise LatentforgeError(f"--out must end in .png, got '{out}'")
+    out = png_path(args.out or Path(args.run) / "figures" / "search.png")
     run = api.load_run(args.run)
     if args.out:
         require(run, "hash" if args.metric == "hamming" else "encode",

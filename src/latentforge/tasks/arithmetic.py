@@ -242,11 +242,9 @@ def _classify(images, net, classes):
 def arithmetic_png(result: Arithmetic, out: str | Path) -> Path:
     """Write the figure (`viz.arithmetic.arithmetic_figure`) to `out` (.png)."""
     from latentforge.viz.arithmetic import arithmetic_figure
-    from latentforge.viz.figures import save_figure
+    from latentforge.viz.figures import png_path, save_figure
 
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{path}'")
+    path = png_path(out)
     names = [("- " if t.sign < 0 else "") + t.name + f" ({c})"
              for t, c in zip(result.terms, result.counts)]
     return save_figure(arithmetic_figure(result.members, result.means, result.results,

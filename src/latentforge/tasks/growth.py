@@ -41,8 +41,8 @@ def _now_label(model) -> str:
 
 def growth_png(run, n: int | None = None, out: str | Path | None = None) -> Path:
     """Write the growth figure (default RUN/figures/growth.png); returns the path."""
-    from latentforge.viz.figures import save_figure
+    from latentforge.viz.figures import png_path, save_figure
     from latentforge.viz.growth import growth_figure
 
-    path = Path(out) if out else Path(run.path) / "figures" / "growth.png"
+    path = png_path(out) if out else Path(run.path) / "figures" / "growth.png"
     return save_figure(growth_figure(growth_rows(run, n)), path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latentforge.errors import ConfigError, DataError
+from latentforge.errors import DataError
 
 
 @dataclass
@@ -77,11 +77,9 @@ def search(run, query: str | Path | None = None, index: int = 0, split: str = "t
 
 def search_figure(result: SearchResult, path: str | Path) -> Path:
     """The query and its neighbours in one row, titled by class (image runs)."""
-    from latentforge.viz.figures import image_grid, save_figure
+    from latentforge.viz.figures import image_grid, png_path, save_figure
 
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{path}'")
+    path = png_path(path)
     titles = ["query", *result.classes]
     return save_figure(image_grid(result.images, n_cols=len(result.images), titles=titles),
                        path)

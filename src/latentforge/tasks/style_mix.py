@@ -61,12 +61,10 @@ def style_mix(run, rows: int = 3, cols: int = 5, seed: int = 0) -> StyleMix:
 
 def style_mix_png(result: StyleMix, out: str | Path) -> Path:
     """Write the figure (`viz.style_mix.style_mix_figure`) to `out` (.png)."""
-    from latentforge.viz.figures import save_figure
+    from latentforge.viz.figures import png_path, save_figure
     from latentforge.viz.style_mix import style_mix_figure
 
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{path}'")
+    path = png_path(out)
     labels = [f"{g.label} from B" for g in result.groups]
     return save_figure(style_mix_figure(result.sources_a, result.sources_b, result.mixed,
                                         labels), path)

@@ -72,12 +72,10 @@ def _check_sizes(units: int, per_unit: int, n: int | None) -> None:
 
 def top_activations_png(result: TopActivations, out: str | Path) -> Path:
     """Write the figure (`viz.top_activations.top_activations_figure`) to `out` (.png)."""
-    from latentforge.viz.figures import save_figure
+    from latentforge.viz.figures import png_path, save_figure
     from latentforge.viz.top_activations import top_activations_figure
 
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{path}'")
+    path = png_path(out)
     title = (f"the {result.images.shape[1]} {result.split} items (of {result.n_items:,}) "
              "that activate each unit most")
     return save_figure(top_activations_figure(result.images, result.units, result.values,

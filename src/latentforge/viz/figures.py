@@ -77,6 +77,16 @@ def scatter_2d(points: np.ndarray, title: str = "codings") -> Figure:
     return fig
 
 
+def png_path(path: str | Path) -> Path:
+    """`path` as a Path; ConfigError unless it names a .png file (every figure is a PNG)."""
+    from latentforge.errors import ConfigError
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--out must end in .png, got '{path}'")
+    return path
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write `fig` as PNG (atomically) and return the path."""
     from latentforge.atomic import atomic_path

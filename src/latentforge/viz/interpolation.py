@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentforge.errors import ConfigError
-
 
 def interpolation_png(run, method: str = "lerp", steps: int = 8, pairs: int = 4,
                       split: str = "valid", seed: int = 0, out: Path | None = None,
@@ -16,12 +14,10 @@ def interpolation_png(run, method: str = "lerp", steps: int = 8, pairs: int = 4,
     are refused (RunError): the figure shows images."""
     from latentforge.evaluation.capabilities import require
     from latentforge.generation.paths import interpolation_grid
-    from latentforge.viz.figures import image_grid, save_figure
+    from latentforge.viz.figures import image_grid, png_path, save_figure
 
     require(run, "images", "interpolate")
     name = f"interpolation_{method}" + ("_w" if space == "w" else "") + ".png"
-    path = Path(out) if out else Path(run.path) / "figures" / name
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{path}'")
+    path = png_path(out) if out else Path(run.path) / "figures" / name
     images, cols = interpolation_grid(run, method, steps, pairs, split, seed, space)
     return save_figure(image_grid(images.float().cpu().numpy(), n_cols=cols), path)

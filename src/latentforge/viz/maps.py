@@ -160,7 +160,7 @@ def latent_map_png(run, method: str = "tsne", split: str = "valid", n: int | Non
     Table runs get the map without thumbnails."""
     from latentforge.evaluation.capabilities import is_image_shape, require
     from latentforge.evaluation.progress import phases
-    from latentforge.viz.figures import save_figure
+    from latentforge.viz.figures import png_path, save_figure
 
     if method not in MAP_METHODS:
         raise ConfigError(f"Unknown map method '{method}'. Available: "
@@ -168,9 +168,8 @@ def latent_map_png(run, method: str = "tsne", split: str = "valid", n: int | Non
     if n is not None and n < 4:
         raise DataError(f"--n must be at least 4, got {n}")
     require(run, "encode", "map")
-    path = Path(out) if out else Path(run.path) / "figures" / f"latent_map_{method}_{split}.png"
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out must end in .png, got '{path}'")
+    path = (png_path(out) if out
+            else Path(run.path) / "figures" / f"latent_map_{method}_{split}.png")
     data = run.split(split)
     idx = data.sample_indices(n, seed)
     with phases("map", ["encode", method, "draw"]) as phase:
