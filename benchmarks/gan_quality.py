@@ -102,11 +102,10 @@ def colour_fashion(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def train_for(name: str, overrides: list[str], seconds: float):
-    """The model trained for `seconds` in memory; (model, images trained, steps)."""
+def train_for(name: str, overrides: list[str], splits, seconds: float):
+    """The model trained on `splits` for `seconds` in memory; (model, the `Deadline`)."""
     cfg = build_config(name, RECIPE[name],
                        overrides=[*BASE, *overrides, *ROW_OVERRIDES.get(name, ())])
-    splits = load_data(cfg.data)
     model = build_model(cfg, splits.train.sample_shape)
     deadline = Deadline(seconds)
     trainer = Trainer(model, splits, cfg, callbacks=[deadline])
@@ -116,7 +115,7 @@ def train_for(name: str, overrides: list[str], seconds: float):
         pass
     if trainer.stepper.ema is not None:
         trainer.stepper.ema.copy_to_model()
-    return model, splits, deadline
+    return model, deadline
 
 
 @torch.no_grad()
@@ -155,21 +154,21 @@ def main() -> None:
         net = load_feature_net(args.feature_net)
     elif args.data != "fashion-mnist":
         parser.error("--data other than fashion-mnist needs --feature-net")
-    data = data_overrides(args.data, work)
-    overrides = [*data, *args.set]
+    overrides = [*data_overrides(args.data, work), *args.set]
     print(f"torch {torch.__version__}, {args.threads} threads, data {args.data}, "
           f"{args.minutes:g} min of training per row, {args.samples} samples vs as many "
           "test images")
     print("\n| row | minutes | images trained | FID | KID | precision | recall | "
           "classes >= 5% | smallest class share |")
     print("|---|---|---|---|---|---|---|---|---|")
-    splits = load_data(build_config("dcgan", overrides=[*BASE, *data]).data)
+    first = args.rows[0]  # every row trains on the same splits (loaded once)
+    splits = load_data(build_config(first, RECIPE[first], overrides=[*BASE, *overrides]).data)
     crop = splits.info.get("pad_to") if net is None else None  # the shipped net: 28x28
     real = unpadded(splits.train.x[:args.samples], crop)
     test = unpadded(splits.test.x[:args.samples], crop)
     print_row("real (train images)", "-", "-", evaluate_samples(real, test, net=net))
     for name in args.rows:
-        model, splits, spent = train_for(name, overrides, args.minutes * 60)
+        model, spent = train_for(name, overrides, splits, args.minutes * 60)
         fake = unpadded(samples(model, args.samples), crop)
         print_row(f"{name} ({RECIPE[name]})", f"{args.minutes:g}", spent.images,
                   evaluate_samples(fake, test, net=net))
