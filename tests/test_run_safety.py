@@ -125,12 +125,18 @@ def test_two_overwrites_at_once_leave_one_consistent_run(tmp_path):
     procs = [subprocess.Popen([*argv, "--set", f"train.seed={s}"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for s in (1, 2)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
-    assert sorted(code for code, _ in results) == [0, 5], results
-    busy = [err for code, err in results if code == 5][0]
-    assert_one_error_line(busy, "another latentforge process")
-    winner = [s for s, (code, _) in zip((1, 2), results) if code == 0][0]
+    codes = sorted(code for code, _ in results)
+    # Usually they overlap and the second is refused; on a loaded machine one may finish
+    # before the other starts (then both succeed, the later one's run replacing the first).
+    # The lock itself is tested deterministically above; here the run must be whole.
+    assert codes in ([0, 5], [0, 0]), results
     run = tmp_path / "r"
-    assert json.loads((run / "config.json").read_text())["train"]["seed"] == winner
+    seed = json.loads((run / "config.json").read_text())["train"]["seed"]
+    if codes == [0, 5]:
+        busy = [err for code, err in results if code == 5][0]
+        assert_one_error_line(busy, "another latentforge process")
+        assert seed == [s for s, (code, _) in zip((1, 2), results) if code == 0][0]
+    assert seed in (1, 2)
     assert _epochs(run) == list(range(1, 31))
 
 
