@@ -158,6 +158,25 @@ def test_ema_equals_a_hand_computation():
     assert all(torch.equal(p, r) for p, r in zip(model.parameters(), raw))  # exact restore
 
 
+def test_ema_warmup_uses_the_tensorflow_rule_and_resumes_its_count():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    ema = EMA(model, 0.5, warmup=True)
+    opts = {"main": torch.optim.SGD(model.parameters(), lr=0.1)}
+    step = Stepper(opts, ema=ema)
+    hand = [p.detach().clone() for p in model.parameters()]
+    for n in range(12):  # (1 + n) / (10 + n) < 0.5 until n = 8
+        decay = min(0.5, (1 + n) / (10 + n))
+        assert ema.current_decay() == decay
+        step.step("main", model(torch.randn(5, 3)).pow(2).mean())
+        step.end_batch()
+        hand = [decay * h + (1 - decay) * p.detach() for h, p in zip(hand, model.parameters())]
+    assert ema.updates == 12
+    for got, want in zip(ema.average, hand):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-7)
+    assert EMA(model, 0.5).current_decay() == 0.5  # no warm-up: the decay from the start
+
+
 def test_ema_averages_only_the_named_parameters():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
@@ -241,10 +260,13 @@ class _StopAfterFirstEpoch(Callback):
             trainer.stop()
 
 
-def test_fused_dense_step_with_schedule_and_average_resumes_bitwise(tmp_path):
-    """No clipping: the dense model keeps its fused SGD step, which reads the scheduled lr."""
+@pytest.mark.parametrize("ema_warmup", [False, True])
+def test_fused_dense_step_with_schedule_and_average_resumes_bitwise(tmp_path, ema_warmup):
+    """No clipping: the dense model keeps its fused SGD step, which reads the scheduled lr;
+    with the average's warm-up, its update count resumes from the checkpoint's step."""
     options = [*TINY, "train.epochs=2", "train.lr=0.5", 'train.schedule="cosine"',
-               "train.warmup_steps=3", "train.ema_decay=0.7"]
+               "train.warmup_steps=3", "train.ema_decay=0.7",
+               f"train.ema_warmup={str(ema_warmup).lower()}"]
     whole = lf.train("stacked_ae", overrides=options, run_dir=tmp_path / "whole")
     lf.train("stacked_ae", overrides=options, run_dir=tmp_path / "part",
              callbacks=[_StopAfterFirstEpoch()])

@@ -55,6 +55,9 @@ class TrainConfig:
         validation metrics, the sample grid, the returned model and the run's top-level
         model.safetensors (what load_run / generate read) use the averaged weights; the raw
         weights stay in the checkpoint folder, for resume.
+    ema_warmup: with ema_decay, the decay of the n-th engine step (n = 0, 1, ...) is
+        min(ema_decay, (1 + n) / (10 + n)) (TensorFlow's ExponentialMovingAverage rule), so
+        a short run's average is not held at the initial weights (0.999 spans ~1,000 steps).
     schedule: the learning rate of every optimizer, per engine step (one batch; the step
         each optimizer takes on it): "constant" (lr), "step" (lr * gamma ** (k // step_size)
         after the warm-up) or "cosine" (from lr down to 0 over the run's total steps,
@@ -81,6 +84,7 @@ class TrainConfig:
     tensorboard: bool = False
     clip_norm: float | None = None
     ema_decay: float | None = None
+    ema_warmup: bool = False
     schedule: str = "constant"
     step_size: int = 1000
     gamma: float = 0.1

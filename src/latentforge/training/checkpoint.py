@@ -203,6 +203,7 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
             schedule.load_state_dict(position)
         if ema is not None:
             _load_average(ema, folder / AVERAGED)
+            ema.updates = state.step  # one update per engine step (train.ema_warmup)
     except Exception as exc:  # torch.load refuses pickled code with its own error types
         first = (str(exc).splitlines() or [""])[0][:200]
         raise RunError(f"Checkpoint '{folder}' is unreadable ({type(exc).__name__}: "

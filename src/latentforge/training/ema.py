@@ -1,7 +1,12 @@
 """An exponential moving average of a model's parameters (``train.ema_decay``).
 
 After every engine step: ``avg = decay * avg + (1 - decay) * param`` (computed as
-``avg.lerp_(param, 1 - decay)``). Buffers (batch-norm statistics, counters) are not
+``avg.lerp_(param, 1 - decay)``). With ``warmup`` (``train.ema_warmup``) the n-th update
+(n = 0, 1, ...) uses ``min(decay, (1 + n) / (10 + n))``, TensorFlow's
+``ExponentialMovingAverage(num_updates=...)`` rule: early in training the average follows
+the fast-changing weights instead of holding on to the initial ones (a decay of 0.999 spans
+~1,000 steps, more than a short GAN run takes); ``updates`` counts the updates (the engine
+sets it from the checkpoint's step on resume). Buffers (batch-norm statistics, counters) are not
 averaged: the averaged model uses the live model's buffers. Which parameters are averaged
 is the caller's choice (the engine passes `Model.ema_parameters()`: all of them, or a
 GAN's generator); the others keep their raw values in the averaged model. `swapped()` puts
@@ -23,11 +28,15 @@ class EMA:
     named_parameters: the (state_dict name, parameter) pairs to average (default: every
     parameter of `model` under each of its names); a parameter listed under several names
     (tied weights) is averaged once.
+    warmup: the decay of update n is min(decay, (1 + n) / (10 + n)) (module docstring).
     """
 
     def __init__(self, model: nn.Module, decay: float,
-                 named_parameters: Iterable[tuple[str, nn.Parameter]] | None = None):
+                 named_parameters: Iterable[tuple[str, nn.Parameter]] | None = None,
+                 warmup: bool = False):
         self.decay = float(decay)
+        self.warmup = warmup
+        self.updates = 0
         named = list(model.named_parameters(remove_duplicate=False)
                      if named_parameters is None else named_parameters)
         index: dict[int, int] = {}
@@ -49,9 +58,15 @@ class EMA:
     @torch.no_grad()
     def update(self) -> None:
         """Move the averages towards the current parameters (after an optimizer step)."""
-        weight = 1.0 - self.decay
+        weight = 1.0 - self.current_decay()
+        self.updates += 1
         for avg, p in zip(self.average, self.params):
             avg.lerp_(p.detach(), weight)
+
+    def current_decay(self) -> float:
+        """The decay the next update uses."""
+        n = self.updates
+        return min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
 
     @contextmanager
     def swapped(self):

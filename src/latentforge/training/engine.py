@@ -77,7 +77,7 @@ class Trainer:
         self.optimizers = model.configure_optimizers(tc)
         total = tc.epochs * self.steps_per_epoch(splits.train)
         ema = (None if tc.ema_decay is None
-               else EMA(model, tc.ema_decay, model.ema_parameters()))
+               else EMA(model, tc.ema_decay, model.ema_parameters(), tc.ema_warmup))
         self.stepper = Stepper(self.optimizers, tc.clip_norm,
                                Schedule.from_config(self.optimizers, tc, total), ema)
         self.state = TrainerState(0, 0)
