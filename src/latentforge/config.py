@@ -23,6 +23,7 @@ from latentforge.errors import ConfigError
 CONFIG_SECTIONS = ("model", "data", "train")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "nadam")  # training.optim builds each
 SCHEDULES = ("constant", "step", "cosine")  # training.schedules computes each
+PRECISIONS = ("32", "bf16", "16-mixed")  # training.precision runs each
 # torch.manual_seed / Generator.manual_seed take [-2**63, 2**64 - 1]; a negative seed is the
 # same seed as 2**64 + seed, so only the non-negative range is allowed (one name per seed).
 MAX_SEED = 2**64 - 1
@@ -66,6 +67,12 @@ class TrainConfig:
     step_size, gamma: the "step" schedule's period (engine steps) and factor in (0, 1].
     warmup_steps: linear warm-up from lr / warmup_steps to lr over the first warmup_steps
         engine steps, before any schedule (0: off).
+    precision: "32" (float32 everywhere; the number 32 is read as "32") | "bf16" (each
+        training step under bfloat16 autocast; CPU, CUDA, MPS) | "16-mixed" (float16
+        autocast and a gradient scaler whose state is checkpointed; CUDA only, refused
+        where the device is resolved). Weights, gradients and optimizer states stay
+        float32, validation runs in float32, and the dense models' hand-fused SGD step is
+        used only in "32" (training/precision.py).
     """
 
     epochs: int = 10
@@ -89,6 +96,7 @@ class TrainConfig:
     step_size: int = 1000
     gamma: float = 0.1
     warmup_steps: int = 0
+    precision: str | int = "32"
 
     def validate(self) -> None:
         """Raise ConfigError for values no run can use: counts below their minimum, an
@@ -112,6 +120,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {value}")
         check_seed(self.seed, "train.seed")
         self.validate_step_options()
+        self.validate_precision()
 
     def validate_step_options(self) -> None:
         """ConfigError unless clip_norm is None or positive and finite, ema_decay None or in
@@ -131,6 +140,16 @@ class TrainConfig:
                               f"least 0, got {self.step_size} and {self.warmup_steps}")
         if not 0 < self.gamma <= 1:
             raise ConfigError(f"train.gamma must be in (0, 1], got {self.gamma}")
+
+    def validate_precision(self) -> None:
+        """ConfigError unless precision is one of PRECISIONS; the number 32 (``--set
+        train.precision=32`` parses as JSON) becomes "32", so a config saves one spelling.
+        Whether the device can run it is checked where the device is resolved."""
+        if type(self.precision) is int and self.precision == 32:
+            self.precision = "32"
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"Unknown train.precision '{self.precision}'. Available: "
+                              f"{', '.join(PRECISIONS)} (16-mixed needs a CUDA GPU)")
 
 
 def check_seed(value: int, where: str) -> None:

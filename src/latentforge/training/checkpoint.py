@@ -15,14 +15,17 @@ moment leaves the previous checkpoint complete and loadable; a full disk (or any
 write error) removes the partial folder and raises ResourceError / WriteError naming the
 checkpoint that is kept. The folder's model.safetensors holds the raw weights (resume
 continues from them); ema.safetensors the averaged model (train.ema_decay), and state.json
-the schedule's step. Readers load the checkpoint's averaged weights when there are some,
-else its raw ones (`rundir.weights_path`). Nothing is unpickled: weights and RNG states
+the schedule's step and, under train.precision=16-mixed, the gradient scaler's state
+(plain numbers, so a resumed run scales its losses exactly as the uninterrupted one).
+Readers load the checkpoint's averaged weights when there are some, else its raw ones
+(`rundir.weights_path`). Nothing is unpickled: weights and RNG states
 are safetensors, optimizer states load with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import warnings
@@ -43,10 +46,12 @@ AVERAGED = rundir.AVERAGED
 
 @dataclass
 class TrainerState:
-    """Progress saved with each checkpoint. epoch = number of completed epochs."""
+    """Progress saved with each checkpoint. epoch = number of completed epochs; scaler =
+    the gradient scaler's state_dict at that point (train.precision=16-mixed), else None."""
 
     epoch: int
     step: int
+    scaler: dict | None = None
 
 
 def weights_bytes(model: torch.nn.Module) -> bytes:
@@ -137,7 +142,10 @@ def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Genera
     folder.mkdir(parents=True)
     buffer = io.BytesIO()
     torch.save({k: o.state_dict() for k, o in optimizers.items()}, buffer)
-    saved = {**state.__dict__, "optimizers": {k: type(o).__name__ for k, o in optimizers.items()}}
+    saved = {"epoch": state.epoch, "step": state.step,
+             "optimizers": {k: type(o).__name__ for k, o in optimizers.items()}}
+    if state.scaler is not None:
+        saved["scaler"] = state.scaler
     if schedule is not None:
         saved["schedule"] = schedule.state_dict()
     files = {WEIGHTS: weights_bytes(model), "optimizers.pt": buffer.getvalue(),
@@ -188,6 +196,7 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
         saved = json.loads((folder / "state.json").read_text())
         kinds = saved.pop("optimizers", {})
         position = saved.pop("schedule", {"position": saved.get("step", 0)})
+        scaler = saved.pop("scaler", None)
     except (OSError, ValueError, AttributeError) as exc:
         raise RunError(f"Checkpoint '{folder}' is unreadable ({exc}).") from None
     _check_optimizer_kinds(kinds, optimizers)
@@ -198,7 +207,7 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
         for key, opt in optimizers.items():
             _load_optimizer_state(opt, opt_states[key])
         restore_rng(load_file(str(folder / "rng.safetensors")), generator)
-        state = TrainerState(**saved)
+        state = TrainerState(**saved, scaler=_scaler_state(scaler))
         if schedule is not None:
             schedule.load_state_dict(position)
         if ema is not None:
@@ -209,6 +218,24 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
         raise RunError(f"Checkpoint '{folder}' is unreadable ({type(exc).__name__}: "
                        f"{first}); it cannot be resumed.") from None
     return state
+
+
+SCALER_KEYS = ("scale", "growth_factor", "backoff_factor", "growth_interval",
+               "_growth_tracker")  # torch.amp.GradScaler.state_dict()
+
+
+def _scaler_state(saved) -> dict | None:
+    """A saved gradient-scaler state, checked (ValueError unless it has GradScaler's keys
+    with finite numbers and a positive scale); None when the checkpoint has none."""
+    if saved is None:
+        return None
+    if not isinstance(saved, dict) or sorted(saved) != sorted(SCALER_KEYS):
+        raise ValueError(f"the gradient scaler's state needs the keys {', '.join(SCALER_KEYS)}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               for v in saved.values()) or saved["scale"] <= 0:
+        raise ValueError("the gradient scaler's state holds a value that is not a finite "
+                         "number, or a scale that is not positive")
+    return saved
 
 
 def _load_average(ema, path: Path) -> None:

@@ -15,6 +15,13 @@ Two optional model hooks (`models.base.Model` has the defaults):
 - `model.ema_parameters()` names the parameters train.ema_decay averages (default: all;
   a GAN's: its generator's).
 
+Mixed precision (train.precision, training/precision.py): each `train_step` runs under the
+run's autocast, and the `Stepper` scales the losses under 16-mixed (the scaler's state is
+kept in `state.scaler`, so it is checkpointed with the progress). Validation runs in
+float32, outside autocast: the weights are float32 whatever the precision, so val_loss is
+the number `evaluate` and `load_run` report for the saved weights, and runs in different
+precisions are compared on the same measure.
+
 The engine writes no file: given a run directory, the `Trainer` puts the callbacks that
 persist it first (training/callbacks.py: metrics.jsonl, config.json on resume,
 checkpoints); without one it trains in memory.
@@ -36,6 +43,7 @@ from latentforge.training.callbacks import Callback, run_directory_callbacks
 from latentforge.training.checkpoint import TrainerState
 from latentforge.training.device import resolve_device
 from latentforge.training.ema import EMA
+from latentforge.training.precision import Precision
 from latentforge.training.schedules import Schedule
 from latentforge.training.step import Stepper
 
@@ -71,7 +79,8 @@ class Trainer:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.callbacks = [*(run_directory_callbacks(self.run_dir, cfg) if self.run_dir
                             else ()), *callbacks]
-        self.device = resolve_device(tc.device)
+        self.device = resolve_device(tc.device, tc.precision)
+        self.precision = Precision(tc.precision, self.device)
         model.to(self.device)
         self.generator = generator or torch.Generator().manual_seed(tc.seed)
         self.optimizers = model.configure_optimizers(tc)
@@ -79,7 +88,8 @@ class Trainer:
         ema = (None if tc.ema_decay is None
                else EMA(model, tc.ema_decay, model.ema_parameters(), tc.ema_warmup))
         self.stepper = Stepper(self.optimizers, tc.clip_norm,
-                               Schedule.from_config(self.optimizers, tc, total), ema)
+                               Schedule.from_config(self.optimizers, tc, total), ema,
+                               self.precision)
         self.state = TrainerState(0, 0)
         self.history: list[dict] = []
         self.stop_requested = False
@@ -94,6 +104,7 @@ class Trainer:
         self.history, self.stop_requested = [], False
         for cb in self.callbacks:
             cb.on_fit_start(self, resume)
+        self.precision.load_state_dict(self.state.scaler)  # a resumed 16-mixed run's scale
         train = _to_device(self.splits.train, self.device)
         valid = _to_device(self.splits.valid, self.device)
         for epoch in range(self.state.epoch, tc.epochs):
@@ -117,7 +128,8 @@ class Trainer:
         record = {"epoch": epoch + 1}
         record.update(self.train_epoch(train, epoch))
         record.update({f"val_{k}": v for k, v in self.evaluate(valid).items()})
-        self.state = TrainerState(epoch + 1, self.state.step + steps)
+        self.state = TrainerState(epoch + 1, self.state.step + steps,
+                                  self.precision.state_dict())
         record["step"], record["time_s"] = self.state.step, round(time.perf_counter() - start, 3)
         self._check_finite(record, epoch)
         return record
@@ -151,7 +163,8 @@ class Trainer:
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
             y = data.y.index_select(0, idx) if data.y is not None else None
-            out = self.model.train_step(data.batch(idx), y, self.stepper)
+            with self.precision.autocast():
+                out = self.model.train_step(data.batch(idx), y, self.stepper)
             self.stepper.end_batch()
             for k, v in out.items():
                 sums.setdefault(k, []).append(v)
@@ -174,7 +187,8 @@ class Trainer:
     @torch.inference_mode()
     def evaluate(self, data) -> dict[str, float]:
         """Metrics of `eval_step` averaged over `data` (weighted by batch size), with the
-        averaged weights when train.ema_decay is on."""
+        averaged weights when train.ema_decay is on; in float32 whatever train.precision
+        (module docstring)."""
         with self.averaged():
             return evaluate_model(self.model, data, self.cfg.train.eval_batch_size)
 

@@ -4,12 +4,17 @@ through `step.step(name, loss)`, and the engine calls `step.end_batch()` after e
 
 - gradient clipping by global norm (``train.clip_norm``), in `step`;
 - the moving average of the weights (``train.ema_decay``, training/ema.py), in `end_batch`;
-- the learning-rate schedule (``train.schedule``, training/schedules.py), in `end_batch`.
+- the learning-rate schedule (``train.schedule``, training/schedules.py), in `end_batch`;
+- mixed precision (``train.precision``, training/precision.py): the loss scaled before
+  backpropagation and the gradients unscaled before clipping, the step through the
+  gradient scaler (skipped on inf/NaN gradients) in `step`; the scale updated once per
+  engine batch in `end_batch` (a GAN steps two optimizers on one batch).
 
 A model with a hand-fused update (the dense autoencoders' plain-SGD step, models/fused.py)
 may use it only while `step.allows_fused` is true: no option needs the gradients (the
 fused step reads the lr from the param group, so schedules apply; the average is taken
-after the step, so it applies too).
+after the step, so it applies too) and the precision is float32 (the fused step bypasses
+autocast and the scaler).
 """
 from __future__ import annotations
 
@@ -24,27 +29,41 @@ class Stepper:
     clip_norm: clip the global gradient norm of that optimizer's parameters (None: off).
     schedule: a `training.schedules.Schedule` advanced after every batch (None: off).
     ema: a `training.ema.EMA` updated after every batch (None: off).
+    precision: a `training.precision.Precision` (loss scaling, autocast's dtype); None:
+        float32, as train.precision "32".
     """
 
     def __init__(self, optimizers: dict[str, torch.optim.Optimizer],
-                 clip_norm: float | None = None, schedule=None, ema=None):
+                 clip_norm: float | None = None, schedule=None, ema=None, precision=None):
         self.optimizers = optimizers
         self.clip_norm = clip_norm
         self.schedule = schedule
         self.ema = ema
+        self.precision = precision
 
     def step(self, name: str, loss: Tensor) -> None:
         """One update of optimizer `name` on the gradients of `loss` (a scalar)."""
-        opt = self.optimizers[name]
+        opt, amp = self.optimizers[name], self.precision
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if amp is None:
+            loss.backward()
+        else:
+            amp.backward(loss)
         if self.clip_norm:
+            if amp is not None:
+                amp.unscale(opt)  # clip the true gradients, not the scaled ones
             params = [p for group in opt.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
-        opt.step()
+        if amp is None:
+            opt.step()
+        else:
+            amp.step(opt)
 
     def end_batch(self) -> None:
-        """After a model's `train_step`: update the average, then the learning rate."""
+        """After a model's `train_step`: update the loss scale, the average, then the
+        learning rate."""
+        if self.precision is not None:
+            self.precision.update()
         if self.ema is not None:
             self.ema.update()
         if self.schedule is not None:
@@ -52,5 +71,6 @@ class Stepper:
 
     @property
     def allows_fused(self) -> bool:
-        """True when a model may update its weights without autograd gradients."""
-        return not self.clip_norm
+        """True when a model may update its weights without autograd gradients: no
+        clipping, and float32 (no autocast, no scaler)."""
+        return not self.clip_norm and (self.precision is None or self.precision.full)
