@@ -108,40 +108,53 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     splits: data to use instead of loading `cfg.data` (the config should still describe it).
     init: called with the freshly built model before training, e.g. to load pretrained
         weights (greedy layer-wise training); a resumed run's checkpoint replaces them.
+    Under torchrun (training/distributed.py) every rank trains and rank 0 alone locks and
+    writes the run directory; every rank returns the same trained model.
     """
     from latentforge.training.device import resolve_device
+    from latentforge.training.distributed import World
 
     cfg = model if isinstance(model, RunConfig) else None
     if run_dir is False:
         return _train_in_memory(cfg or build_config(model, recipe, overrides=overrides),
                                 resume or overwrite, splits, callbacks, init)
+    world = World.from_env()
     name = cfg.model_name if cfg else model
     run_dir = Path(run_dir or Path("runs") / f"{name}-{cfg.recipe if cfg else recipe}")
     if resume:
         cfg = _resume_config(run_dir, overrides)  # saved only once an epoch trained with it
     else:
         cfg = cfg or build_config(model, recipe, overrides=overrides)
-        _check_new_dir(run_dir, overwrite)
+        if world.is_main:
+            _check_new_dir(run_dir, overwrite)
     cfg.data = _absolute_paths(cfg.data)
     # Everything that can fail on bad input (config, device, data, model, optimizer) is
     # checked before the run directory is touched, so a typo never costs an existing run.
     cfg.validate()
     resolve_device(cfg.train.device)
-    callbacks = _standard_callbacks(cfg, run_dir, callbacks)
+    callbacks = _standard_callbacks(cfg, run_dir, callbacks, world.is_main)
     splits, net = _data_and_model(cfg, splits, init)
-    if "generate" in net.capabilities():  # generative models: a fixed-noise grid every epoch
+    if "generate" in net.capabilities() and world.is_main:  # a fixed-noise grid every epoch
         from latentforge.viz.samples import SampleGrid
 
         callbacks = [*callbacks, SampleGrid(run_dir)]
-    trainer = Trainer(net, splits, cfg, run_dir, callbacks)
-    with rundir.run_lock(run_dir):
-        if not resume:
+    trainer = Trainer(net, splits, cfg, run_dir, callbacks, world=world)
+    with _writer_lock(run_dir, world):
+        if not resume and world.is_main:
             _check_new_dir(run_dir, overwrite)  # again, now that no one else can write it
             rundir.clear_run(run_dir)
             cfg.save(run_dir / rundir.CONFIG)
+        trainer.wait_for_all()  # the other ranks start once rank 0 has prepared the run
         result = trainer.fit(resume=resume)
     net.to("cpu").eval()
     return Run(run_dir, cfg, net, result.history, splits)
+
+
+def _writer_lock(run_dir: Path, world):
+    """The run's lock, held by the process that writes it (rank 0)."""
+    from contextlib import nullcontext
+
+    return rundir.run_lock(run_dir) if world.is_main else nullcontext()
 
 
 def _train_in_memory(cfg: RunConfig, needs_dir: bool, splits, callbacks, init) -> Run:
@@ -169,10 +182,10 @@ def _data_and_model(cfg: RunConfig, splits, init):
     return splits, net
 
 
-def _standard_callbacks(cfg: RunConfig, run_dir: Path, callbacks) -> list:
-    """The caller's callbacks, then TensorBoard when asked (the run directory's metrics and
-    checkpoints come first: the Trainer adds them)."""
-    if cfg.train.tensorboard:  # fails early (ConfigError) when TensorBoard is missing
+def _standard_callbacks(cfg: RunConfig, run_dir: Path, callbacks, writer: bool = True) -> list:
+    """The caller's callbacks, then TensorBoard when asked and this process writes the run
+    (the run directory's metrics and checkpoints come first: the Trainer adds them)."""
+    if cfg.train.tensorboard and writer:  # ConfigError early when TensorBoard is missing
         from latentforge.training.tensorboard import TensorBoardLogger
 
         return [*callbacks, TensorBoardLogger.checked(run_dir)]

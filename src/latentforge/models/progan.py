@@ -84,11 +84,12 @@ class ProGAN(GAN):
 
     def train_step(self, x: Tensor, y: Tensor | None, step) -> dict[str, Tensor]:
         """Record the growth phases that ended, the base's step at the current level and
-        alpha, then count the batch's images; adds "level" and "alpha" to the losses."""
+        alpha, then count the batch's images (the global batch's under torchrun: the
+        engine's `step.batch_images`); adds "level" and "alpha" to the losses."""
         self._record_growth(step)
         level, alpha = self.growth()
         out = super().train_step(x, y, step)
-        self.images_seen += len(x)
+        self.images_seen += step.batch_images or len(x)
         return {**out, "level": torch.tensor(float(level)), "alpha": torch.tensor(alpha)}
 
     def _g(self, z: Tensor, labels: Tensor | None) -> Tensor:

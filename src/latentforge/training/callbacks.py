@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
+
 from latentforge import rundir
 from latentforge.training import checkpoint
 
@@ -62,6 +64,8 @@ class RunLog(Callback):
             trainer.history = rundir.read_history(self.run_dir, upto=upto)
 
     def on_epoch_end(self, trainer, record: dict) -> None:
+        if not trainer.world.is_main:  # several processes: rank 0 writes
+            return
         rundir.write_history(self.run_dir, trainer.history)
         if self.config_pending:
             self.cfg.save(self.run_dir / rundir.CONFIG)
@@ -70,7 +74,9 @@ class RunLog(Callback):
 
 class Checkpointer(Callback):
     """A checkpoint after every epoch (training/checkpoint.py); on resume, the newest one
-    restores the model, optimizers, RNG states, schedule and average."""
+    restores the model, optimizers, RNG states, schedule and average. Several processes
+    (training/distributed.py): every rank restores from it (its own RNG state); rank 0
+    writes it, with every rank's RNG state gathered."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
@@ -80,15 +86,22 @@ class Checkpointer(Callback):
             return
         step = trainer.stepper
         state = checkpoint.load_checkpoint(self.run_dir, trainer.model, trainer.optimizers,
-                                           trainer.generator, step.schedule, step.ema)
+                                           trainer.generator, step.schedule, step.ema,
+                                           trainer.world.rank)
         if state is not None:
             trainer.state = state
         log.info("resuming %s after epoch %d", self.run_dir, trainer.state.epoch)
 
     def on_epoch_end(self, trainer, record: dict) -> None:
+        from latentforge.training.distributed import gather_states
+
+        states = gather_states(torch.get_rng_state(), trainer.world)  # every rank takes part
+        if not trainer.world.is_main:
+            return
         step = trainer.stepper
         checkpoint.save_checkpoint(self.run_dir, trainer.model, trainer.optimizers,
-                                   trainer.generator, trainer.state, step.schedule, step.ema)
+                                   trainer.generator, trainer.state, step.schedule, step.ema,
+                                   states[1:])
 
     def on_diverged(self, trainer, epoch: int) -> str:
         kept = checkpoint.latest_checkpoint(self.run_dir)

@@ -91,16 +91,24 @@ def _mismatches(expected: dict, found: dict) -> list[str]:
     return out
 
 
-def rng_states(generator: torch.Generator) -> dict[str, torch.Tensor]:
+def rng_states(generator: torch.Generator, rank_rng=()) -> dict[str, torch.Tensor]:
+    """torch's global RNG state, the shuffling generator's [, cuda's]; rank_rng: the global
+    RNG states of ranks 1, 2, ... of a torchrun job (training/distributed.py)."""
     states = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
+    states.update({f"torch.rank{r}": t for r, t in enumerate(rank_rng, start=1)})
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             states[f"cuda{i}"] = s
     return states
 
 
-def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator) -> None:
-    torch.set_rng_state(states["torch"])
+def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator,
+                rank: int = 0) -> None:
+    """The inverse of `rng_states`, for process `rank` (a rank the checkpoint has no state
+    for, in a world larger than the saved one, keeps its freshly seeded stream)."""
+    key = "torch" if rank == 0 else f"torch.rank{rank}"
+    if key in states:
+        torch.set_rng_state(states[key])
     generator.set_state(states["shuffle"])
     cuda = [states[k] for k in sorted(states) if k.startswith("cuda")]
     if cuda and torch.cuda.is_available():
@@ -108,14 +116,15 @@ def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator) -> 
 
 
 def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
-                    state: TrainerState, schedule=None, ema=None) -> None:
+                    state: TrainerState, schedule=None, ema=None, rank_rng=()) -> None:
     """Write a complete checkpoint, then point `latest` and the top-level weights at it.
-    schedule, ema: the stepper's `Schedule` and `EMA` when those options are on."""
+    schedule, ema: the stepper's `Schedule` and `EMA` when those options are on; rank_rng:
+    the other ranks' RNG states (`rng_states`)."""
     root = Path(run_dir) / STATE_DIR
     name = f"ckpt-{state.epoch:06d}-{state.step:09d}"
     tmp = root / f".{name}.tmp"
     try:
-        _write_folder(tmp, model, optimizers, generator, state, schedule, ema)
+        _write_folder(tmp, model, optimizers, generator, state, schedule, ema, rank_rng)
         shutil.rmtree(root / name, ignore_errors=True)
         os.replace(tmp, root / name)
         fsync_dir(root)
@@ -136,7 +145,7 @@ def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
 
 
 def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Generator,
-                  state: TrainerState, schedule=None, ema=None) -> None:
+                  state: TrainerState, schedule=None, ema=None, rank_rng=()) -> None:
     """Every file of a checkpoint, written and fsynced into `folder` (a fresh temp name)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -149,7 +158,7 @@ def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Genera
     if schedule is not None:
         saved["schedule"] = schedule.state_dict()
     files = {WEIGHTS: weights_bytes(model), "optimizers.pt": buffer.getvalue(),
-             "rng.safetensors": save(rng_states(generator)),
+             "rng.safetensors": save(rng_states(generator, rank_rng)),
              "state.json": json.dumps(saved).encode()}
     if ema is not None:
         with ema.swapped():
@@ -183,7 +192,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
-                    schedule=None, ema=None) -> TrainerState | None:
+                    schedule=None, ema=None, rank: int = 0) -> TrainerState | None:
     """Restore model, optimizers, RNG states [, schedule step, averaged weights] from the
     newest checkpoint of `run_dir`; None (nothing restored) when the run has none yet.
     A schedule or average turned on at resume starts from the checkpoint's step and raw
@@ -206,7 +215,7 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
             opt_states = torch.load(folder / "optimizers.pt", weights_only=True)
         for key, opt in optimizers.items():
             _load_optimizer_state(opt, opt_states[key])
-        restore_rng(load_file(str(folder / "rng.safetensors")), generator)
+        restore_rng(load_file(str(folder / "rng.safetensors")), generator, rank)
         state = TrainerState(**saved, scaler=_scaler_state(scaler))
         if schedule is not None:
             schedule.load_state_dict(position)

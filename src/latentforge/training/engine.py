@@ -39,9 +39,11 @@ import torch
 
 from latentforge.errors import TrainingDiverged
 from latentforge.models.base import evaluating
+from latentforge.training import distributed as dist
 from latentforge.training.callbacks import Callback, run_directory_callbacks
 from latentforge.training.checkpoint import TrainerState
 from latentforge.training.device import resolve_device
+from latentforge.training.distributed import World
 from latentforge.training.ema import EMA
 from latentforge.training.precision import Precision
 from latentforge.training.schedules import Schedule
@@ -67,21 +69,29 @@ class Trainer:
     callbacks: run after the run directory's own, in order (training/callbacks.py).
     generator: the shuffling RNG (default: a new one seeded with cfg.train.seed); a caller
         that trains in phases passes one to continue its stream.
+    world: this process's place among torchrun's processes (default: read from the
+        environment; one process changes nothing): training/distributed.py says what the
+        engine does with several.
     After `fit` the model holds the weights users load: the averaged ones when
     train.ema_decay is on.
     """
 
     def __init__(self, model, splits, cfg, run_dir: Path | None = None, callbacks=(),
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, world: World | None = None):
         tc = cfg.train
         tc.validate()
         self.model, self.splits, self.cfg = model, splits, cfg
+        self.world = World.from_env() if world is None else world
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.callbacks = [*(run_directory_callbacks(self.run_dir, cfg) if self.run_dir
                             else ()), *callbacks]
-        self.device = resolve_device(tc.device, tc.precision)
+        dist.check_batch(self.batch_size(), self.world)
+        self.device = dist.setup(self.world, resolve_device(tc.device, tc.precision))
         self.precision = Precision(tc.precision, self.device)
         model.to(self.device)
+        if self.world.distributed:  # rank 0's weights everywhere; each rank its own noise
+            dist.broadcast(model)
+            dist.seed_rank(tc.seed, self.world)
         self.generator = generator or torch.Generator().manual_seed(tc.seed)
         self.optimizers = model.configure_optimizers(tc)
         total = tc.epochs * self.steps_per_epoch(splits.train)
@@ -89,7 +99,7 @@ class Trainer:
                else EMA(model, tc.ema_decay, model.ema_parameters(), tc.ema_warmup))
         self.stepper = Stepper(self.optimizers, tc.clip_norm,
                                Schedule.from_config(self.optimizers, tc, total), ema,
-                               self.precision)
+                               self.precision, self.world)
         self.state = TrainerState(0, 0)
         self.history: list[dict] = []
         self.stop_requested = False
@@ -138,9 +148,14 @@ class Trainer:
         """End `fit` after the current epoch (its callbacks still run)."""
         self.stop_requested = True
 
+    def wait_for_all(self) -> None:
+        """Return once every process of the world got here (one process: at once)."""
+        dist.barrier(self.world)
+
     def batch_size(self) -> int:
-        """The next epoch's batch size: the model's answer to `batch_size(train.batch_size)`
-        (train.batch_size unless the model has per-phase sizes)."""
+        """The next epoch's (global) batch size: the model's answer to
+        `batch_size(train.batch_size)` (train.batch_size unless the model has per-phase
+        sizes)."""
         return int(self.model.batch_size(self.cfg.train.batch_size))
 
     def steps_per_epoch(self, data) -> int:
@@ -154,18 +169,26 @@ class Trainer:
         `run_epoch`)."""
         self.model.train()
         n, bs = len(data), self.batch_size()
+        dist.check_batch(bs, self.world, "this epoch's batch size")
         perm = torch.randperm(n, generator=self.generator).to(self.device)
         steps, done = math.ceil(n / bs), self.state.step
         hooks = [cb for cb in self.callbacks
                  if type(cb).on_batch_end is not Callback.on_batch_end]
         sums: dict[str, list] = {}
-        bar = _progress(steps, epoch, self.cfg.train)
+        bar = _progress(steps, epoch, self.cfg.train) if self.world.is_main else None
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
+            share = dist.share(idx, self.world)
+            if not share:
+                continue  # a last batch smaller than the world: every rank skips it
+            self.stepper.begin_batch(len(idx), share)
+            idx = dist.local_slice(idx, self.world)
             y = data.y.index_select(0, idx) if data.y is not None else None
             with self.precision.autocast():
                 out = self.model.train_step(data.batch(idx), y, self.stepper)
             self.stepper.end_batch()
+            if self.world.distributed:  # as DDP: rank 0's buffers (batch-norm statistics)
+                dist.broadcast(self.model, parameters=False)
             for k, v in out.items():
                 sums.setdefault(k, []).append(v)
             for cb in hooks:
@@ -175,6 +198,7 @@ class Trainer:
             if bar is not None:
                 bar.update(1)
         means = {k: torch.stack(v).float().mean().item() for k, v in sums.items()}
+        means = dist.mean_over_ranks(means, 1, self.world)
         if bar is not None:
             bar.set_postfix(loss=f"{means['loss']:.4f}")
             bar.close()
@@ -189,8 +213,17 @@ class Trainer:
         """Metrics of `eval_step` averaged over `data` (weighted by batch size), with the
         averaged weights when train.ema_decay is on; in float32 whatever train.precision
         (module docstring)."""
+        bs = self.cfg.train.eval_batch_size
+        if not self.world.distributed or data is None or len(data) < self.world.size:
+            with self.averaged():
+                return evaluate_model(self.model, data, bs)
+        part = dist.local_slice(torch.arange(len(data)), self.world)  # consecutive
+        a, b = int(part[0]), int(part[-1]) + 1
+        local = replace(data, x=data.x[a:b], y=None if data.y is None else data.y[a:b])
         with self.averaged():
-            return evaluate_model(self.model, data, self.cfg.train.eval_batch_size)
+            means = evaluate_model(self.model, local, bs)
+        return dist.mean_over_ranks({k: v * (b - a) for k, v in means.items()}, b - a,
+                                    self.world)
 
     def _check_step(self, losses: list, epoch: int, step: int) -> None:
         if not bool(torch.isfinite(torch.stack(losses)).all()):

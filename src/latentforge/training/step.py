@@ -8,7 +8,10 @@ through `step.step(name, loss)`, and the engine calls `step.end_batch()` after e
 - mixed precision (``train.precision``, training/precision.py): the loss scaled before
   backpropagation and the gradients unscaled before clipping, the step through the
   gradient scaler (skipped on inf/NaN gradients) in `step`; the scale updated once per
-  engine batch in `end_batch` (a GAN steps two optimizers on one batch).
+  engine batch in `end_batch` (a GAN steps two optimizers on one batch);
+- several processes (torchrun, training/distributed.py): each rank's gradients, weighted
+  by its share of the global batch (`begin_batch`), summed over the ranks right after
+  backpropagation, before clipping and the step, so every rank takes the same step.
 
 A model with a hand-fused update (the dense autoencoders' plain-SGD step, models/fused.py)
 may use it only while `step.allows_fused` is true: no option needs the gradients (the
@@ -31,15 +34,27 @@ class Stepper:
     ema: a `training.ema.EMA` updated after every batch (None: off).
     precision: a `training.precision.Precision` (loss scaling, autocast's dtype); None:
         float32, as train.precision "32".
+    world: a `training.distributed.World` of several processes (None: one process).
+    batch_images: the global batch's size during an engine step (`begin_batch`; None
+        outside the engine), for models that count the images they have seen (progan).
     """
 
     def __init__(self, optimizers: dict[str, torch.optim.Optimizer],
-                 clip_norm: float | None = None, schedule=None, ema=None, precision=None):
+                 clip_norm: float | None = None, schedule=None, ema=None, precision=None,
+                 world=None):
         self.optimizers = optimizers
         self.clip_norm = clip_norm
         self.schedule = schedule
         self.ema = ema
         self.precision = precision
+        self.world = world if world is not None and world.distributed else None
+        self.batch_images: int | None = None
+        self.share = 1.0
+
+    def begin_batch(self, batch_images: int, share: float = 1.0) -> None:
+        """Before a model's `train_step` on a global batch of `batch_images` items, of
+        which this process trains `share`."""
+        self.batch_images, self.share = batch_images, share
 
     def step(self, name: str, loss: Tensor) -> None:
         """One update of optimizer `name` on the gradients of `loss` (a scalar)."""
@@ -49,6 +64,10 @@ class Stepper:
             loss.backward()
         else:
             amp.backward(loss)
+        if self.world is not None:
+            from latentforge.training.distributed import average_gradients
+
+            average_gradients([p for g in opt.param_groups for p in g["params"]], self.share)
         if self.clip_norm:
             if amp is not None:
                 amp.unscale(opt)  # clip the true gradients, not the scaled ones
@@ -72,5 +91,7 @@ class Stepper:
     @property
     def allows_fused(self) -> bool:
         """True when a model may update its weights without autograd gradients: no
-        clipping, and float32 (no autocast, no scaler)."""
-        return not self.clip_norm and (self.precision is None or self.precision.full)
+        clipping, float32 (no autocast, no scaler) and one process (no gradient to
+        average)."""
+        return (not self.clip_norm and self.world is None
+                and (self.precision is None or self.precision.full))
