@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 
 from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, featurenet
@@ -97,7 +98,9 @@ INTERRUPTED = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for train --nproc
+    quiet = args.quiet or os.environ.get("RANK", "0") != "0"  # torchrun: rank 0 logs
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return COMMANDS[args.command](args)
@@ -105,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # the machine said no (permissions, a full disk, a bad path)

@@ -49,6 +49,10 @@ def add_train(add) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", action="store_true", help="also log the epoch metrics "
                    "to RUN/tensorboard (needs: pip install 'latentforge[tensorboard]')")
+    p.add_argument("--nproc", type=int, metavar="N", help="train in N processes on this "
+                   "machine: runs `torchrun --standalone --nproc-per-node N -m latentforge "
+                   "train ...` (train.batch_size stays the global batch; see README, "
+                   "Scaling out)")
 
 
 def _train_overrides(args) -> list[str]:
@@ -67,8 +71,11 @@ def _train_overrides(args) -> list[str]:
 
 def cmd_train(args) -> int:
     from latentforge import api, rundir
+    from latentforge.config import apply_override, build_config
+    from latentforge.training.distributed import World
     from latentforge.viz.run_figures import write_figures
 
+    world = World.from_env()
     overrides = _train_overrides(args)
     name = f"{args.model}-{args.recipe}" if args.name is None else args.name
     run_dir = Path(args.runs_dir) / rundir.check_name(name)
@@ -79,6 +86,13 @@ def cmd_train(args) -> int:
         cfg = api.read_config(run_dir)
         if cfg.model_name != args.model:
             raise LatentforgeError(f"'{run_dir}' is a {cfg.model_name} run, not {args.model}.")
+        for item in overrides:
+            apply_override(cfg, item)
+    else:
+        cfg = build_config(args.model, args.recipe, args.config, overrides)
+    if args.nproc is not None:
+        return _launch(args.nproc, args.argv, world, cfg)
+    if args.resume:
         done = rundir.checkpoint_epoch(run_dir)
         run = api.train(args.model, overrides=overrides, run_dir=run_dir, resume=True)
         if done >= run.config.train.epochs:
@@ -86,15 +100,47 @@ def cmd_train(args) -> int:
                   "epochs); nothing to train. Train longer with --epochs N.")
             return 0
     else:
-        from latentforge.config import build_config
-
-        cfg = build_config(args.model, args.recipe, args.config, overrides)
         run = api.train(cfg, run_dir=run_dir, overwrite=args.overwrite)
+    if not world.is_main:  # rank 0 writes the figures and prints
+        return 0
     write_figures(run)
     print_metrics(run.history[-1] if run.history else {})
     print(f"run saved in {run_dir} ({_count(run_dir / 'figures', '*.png', 'figure')} in "
           f"{run_dir / 'figures'}; report {run.report().name})")
     return 0
+
+
+def _launch(nproc: int, argv: list[str], world, cfg) -> int:
+    """`train ... --nproc N`: the same command in N processes under torchrun, once the
+    config (validated, its global batch split over N) is known to be usable."""
+    import subprocess
+    import sys
+
+    from latentforge.training.distributed import World, check_batch
+
+    if world.distributed:
+        raise LatentforgeError("--nproc starts torchrun itself; under torchrun, leave it out.")
+    if nproc < 1:
+        raise LatentforgeError(f"--nproc must be at least 1, got {nproc}.")
+    cfg.validate()
+    check_batch(cfg.train.batch_size, World(0, nproc))
+    rest = _without_nproc(argv)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={nproc}", "-m", "latentforge", *rest]
+    return subprocess.call(cmd)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """argv without its --nproc N / --nproc=N."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 def _count(folder: Path, pattern: str, noun: str) -> str:
