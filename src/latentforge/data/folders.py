@@ -33,6 +33,7 @@ import logging
 import struct
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +195,7 @@ def _image_side(files: list[Path], sizes: list[tuple[int, int]],
     return sizes[0][1], sizes[0][0]
 
 
-def _stack(files: list[Path], mode: str, hw: tuple[int, int], size: int | None) -> np.ndarray:
+def decode_files(files: list[Path], mode: str, hw: tuple[int, int], size: int | None) -> np.ndarray:
     """Decode every file into one uint8 ``(N, C, H, W)``, C = 1 for "L", 3 for "RGB"."""
     channels = 1 if mode == "L" else 3
     x = np.empty((len(files), channels, *hw), dtype=np.uint8)
@@ -203,12 +204,50 @@ def _stack(files: list[Path], mode: str, hw: tuple[int, int], size: int | None) 
     return x
 
 
-def load_folder(cfg: DataConfig) -> Splits:
-    """The image folder ``cfg.source`` as `Splits` of uint8 ``(N, C, H, W)`` in [0, 255].
+@dataclass
+class FolderScan:
+    """What the headers of an image folder decide, before any pixel is decoded.
 
-    Labels are int64 class indices when the folder has class subfolders, else None.
-    Only the items kept by ``data.limit_train`` / ``data.limit_eval`` are decoded.
+    files/labels/classes: as `list_images`; mode: "L" or "RGB"; hw: ``(H, W)`` of every
+    decoded image; idx: the split indices into ``order`` (`gather`); order: the files'
+    indices the splits keep (after ``data.limit_train`` / ``limit_eval``), in split order.
     """
+
+    root: Path
+    name: str
+    files: list[Path]
+    labels: list[int] | None
+    classes: list[str] | None
+    mode: str
+    hw: tuple[int, int]
+    order: np.ndarray
+    idx: dict[str, np.ndarray]
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one decoded image."""
+        return (1 if self.mode == "L" else 3, *self.hw)
+
+    def kept_files(self) -> list[Path]:
+        """The files the splits keep, in ``order``."""
+        return [self.files[i] for i in self.order]
+
+    def kept_labels(self) -> np.ndarray | None:
+        """int64 labels of `kept_files`, or None for an unlabelled folder."""
+        return None if self.labels is None else np.asarray(self.labels, np.int64)[self.order]
+
+    def info(self, cfg: DataConfig) -> dict:
+        """The `Splits.info` facts of the folder."""
+        info = {"source": "folder", "path": str(self.root), "classes": self.classes,
+                "mode": self.mode}
+        if cfg.image_size is not None:
+            info["image_size"] = {"size": cfg.image_size, "method": METHOD}
+        return info
+
+
+def scan_folder(cfg: DataConfig) -> FolderScan:
+    """List the folder ``cfg.source``, read every header (refusing non-images and images
+    over `MAX_PIXELS`), choose the mode and size, and draw the seeded split."""
     root = Path(cfg.source).expanduser()
     name = root.name or str(root)
     files, labels, classes = list_images(root)
@@ -217,14 +256,21 @@ def load_folder(cfg: DataConfig) -> Splits:
     hw = _image_side(files, [s for _, s in headers], cfg.image_size)
     idx = limit_indices(split_indices(len(files), cfg, name), cfg.limit_train, cfg.limit_eval)
     order, local = gather(idx)
-    channels = 1 if mode == "L" else 3
-    check_data_fits(image_bytes(len(order), (channels, *hw)),
-                    f"{len(order):,} images of {shape_text((channels, *hw))} from {root}")
-    x = _stack([files[i] for i in order], mode, hw, cfg.image_size)
-    y = None if labels is None else np.asarray(labels, dtype=np.int64)[order]
-    log.info("%s: %d images %s, %s", root, len(x), x.shape[1:],
-             f"classes {classes}" if classes else "no labels")
-    info = {"source": "folder", "path": str(root), "classes": classes, "mode": mode}
-    if cfg.image_size is not None:
-        info["image_size"] = {"size": cfg.image_size, "method": METHOD}
-    return split_arrays(name, x, y, cfg, classes, info, idx=local)
+    return FolderScan(root, name, files, labels, classes, mode, hw, order, local)
+
+
+def load_folder(cfg: DataConfig) -> Splits:
+    """The image folder ``cfg.source`` as `Splits` of uint8 ``(N, C, H, W)`` in [0, 255].
+
+    Labels are int64 class indices when the folder has class subfolders, else None.
+    Only the items kept by ``data.limit_train`` / ``data.limit_eval`` are decoded.
+    """
+    scan = scan_folder(cfg)
+    n = len(scan.order)
+    check_data_fits(image_bytes(n, scan.sample_shape),
+                    f"{n:,} images of {shape_text(scan.sample_shape)} from {scan.root}")
+    x = decode_files(scan.kept_files(), scan.mode, scan.hw, cfg.image_size)
+    log.info("%s: %d images %s, %s", scan.root, len(x), x.shape[1:],
+             f"classes {scan.classes}" if scan.classes else "no labels")
+    return split_arrays(scan.name, x, scan.kept_labels(), cfg, scan.classes, scan.info(cfg),
+                        idx=scan.idx)

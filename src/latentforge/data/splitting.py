@@ -88,12 +88,17 @@ def split_arrays(name: str, x: np.ndarray, y: np.ndarray | None, cfg: DataConfig
     idx = split_indices(len(x), cfg, name) if idx is None else idx
     parts = {k: from_numpy(_take(x, v), None if y is None else y[v], classes)
              for k, v in idx.items()}
+    test = parts["test"] if len(parts["test"]) else None
+    return Splits(name, parts["train"], parts["valid"], test, split_info(cfg, idx, info))
+
+
+def split_info(cfg: DataConfig, idx: dict[str, np.ndarray], info: dict | None) -> dict:
+    """A copy of ``info`` with the split rule and the split sizes of ``idx`` added."""
     info = dict(info or {})
     info.update(split=f"seeded permutation (split_seed={cfg.split_seed}): "
                       f"valid_fraction={cfg.valid_fraction}, test_fraction={cfg.test_fraction}",
                 sizes={k: len(v) for k, v in idx.items()})
-    test = parts["test"] if len(parts["test"]) else None
-    return Splits(name, parts["train"], parts["valid"], test, info)
+    return info
 
 
 def _scaled(data: TensorData | None, low: torch.Tensor,
