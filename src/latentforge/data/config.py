@@ -51,6 +51,13 @@ class DataConfig:
         odd margin puts the extra pixel at the bottom/right. Must be >= the image height
         and width (never crops); refused for tables. None (default) keeps the images as
         they are.
+    streaming: image folders only (refused for other sources): keep only the file list
+        and labels in memory and decode each batch's files when it is asked for (same
+        files, labels, splits, limits, image_size, grayscale, pad_to and header checks as
+        the in-memory folder, so the same pixels and training results); for folders larger
+        than memory. Training decodes through `workers` DataLoader processes.
+    workers: DataLoader worker processes that decode a streaming folder's batches while
+        the model trains (0: decode in the training process). Unused without streaming.
 
     Memory: a dataset (or its resized / padded output) that would not fit in the available
     memory is refused with a `ResourceError` (exit 4) before it is allocated, naming the
@@ -72,3 +79,5 @@ class DataConfig:
     train_classes: list[int] | None = None
     image_shape: list[int] | None = None
     pad_to: int | None = None
+    streaming: bool = False
+    workers: int = 2

@@ -18,12 +18,13 @@ from latentforge.data.codings import load_codings
 from latentforge.data.config import DataConfig
 from latentforge.data.dataset import Splits
 from latentforge.data.folders import load_folder
-from latentforge.data.memory import check_data_fits, image_bytes, shape_text
 from latentforge.data.mnist import load_fashion_mnist, load_mnist
+from latentforge.data.padding import pad_images
 from latentforge.data.resize import resize_splits
 from latentforge.data.sources import load_digits_source, load_synthetic3d
+from latentforge.data.streaming import load_streaming_folder
 from latentforge.data.tables import load_csv
-from latentforge.errors import DataError
+from latentforge.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ Loader = Callable[[DataConfig], Splits]
 
 MAX_IMAGE_SIZE = 4096  # data.image_size: a 4096x4096 RGB image is 48 MiB as uint8
 MAX_IMAGE_SIDE = 1 << 16  # each of H and W in data.image_shape
+MAX_WORKERS = 64  # data.workers
 
 NAMED_SOURCES: dict[str, Loader] = {
     "fashion-mnist": load_fashion_mnist,
@@ -90,6 +92,10 @@ def validate_config(cfg: DataConfig) -> None:
                                and all(1 <= v <= MAX_IMAGE_SIDE for v in shape[1:])),
              "image_shape", shape, f"None or [C, H, W] with C 1 or 3 and H, W in "
              f"[1, {MAX_IMAGE_SIDE}]", "[1,28,28]")
+    _require(isinstance(cfg.streaming, bool), "streaming", cfg.streaming, "true or false",
+             "true")
+    _require(_is_int(cfg.workers) and 0 <= cfg.workers <= MAX_WORKERS, "workers",
+             cfg.workers, f"an integer in [0, {MAX_WORKERS}]", "2")
     classes = cfg.train_classes
     _require(classes is None or (isinstance(classes, (list, tuple)) and len(classes) > 0
                                  and all(_is_int(c) and c >= 0 for c in classes)),
@@ -152,38 +158,16 @@ def keep_classes(splits: Splits, classes: list[int] | None) -> Splits:
     return out
 
 
-def pad_images(splits: Splits, pad_to: int | None) -> Splits:
-    """Zero-pad (black) every image symmetrically to ``pad_to`` x ``pad_to``.
-
-    An odd margin puts the extra row / column at the bottom / right. Refuses tables and
-    ``pad_to`` smaller than the images with a `DataError`; None returns ``splits``.
-    """
-    if pad_to is None:
-        return splits
-    x = splits.train.x
-    if x.dim() != 4:
-        raise DataError(f"data.pad_to={pad_to} pads images, but '{splits.name}' is a table "
-                        f"of samples shaped {tuple(x.shape[1:])}; remove data.pad_to (or set "
-                        "data.image_shape to read its rows as images).")
-    h, w = int(x.shape[2]), int(x.shape[3])
-    if pad_to < max(h, w):
-        raise DataError(f"data.pad_to={pad_to} is smaller than the {h}x{w} images of "
-                        f"'{splits.name}'; set --set data.pad_to={max(h, w)} or larger "
-                        "(padding never crops).")
-    top, left = (pad_to - h) // 2, (pad_to - w) // 2
-    n = splits.n_items()
-    check_data_fits(image_bytes(n, (x.shape[1], pad_to, pad_to), x.element_size()),
-                    f"{n:,} images of {shape_text(x.shape[1:])} padded to "
-                    f"{shape_text((x.shape[1], pad_to, pad_to))} ('{splits.name}', "
-                    f"data.pad_to={pad_to})")
-
-    def pad(images: torch.Tensor) -> torch.Tensor:
-        out = images.new_zeros((images.shape[0], images.shape[1], pad_to, pad_to))
-        out[:, :, top:top + h, left:left + w] = images
-        return out
-
-    return splits.map_images(pad, "pad_to", {"size": pad_to, "from": [h, w], "top": top,
-                                             "left": left})
+def _load_source(cfg: DataConfig) -> Splits:
+    """The source's splits: in memory, or streamed (``data.streaming``, folders only)."""
+    load = resolve_loader(cfg.source)
+    if not cfg.streaming:
+        return load(cfg)
+    if load is not load_folder:
+        raise ConfigError(f"data.streaming=true streams image folders only, but "
+                          f"'{cfg.source}' is not a folder; remove --set data.streaming=true "
+                          "(this source is loaded in memory).")
+    return load_streaming_folder(cfg)
 
 
 def load_data(cfg: DataConfig) -> Splits:
@@ -194,14 +178,17 @@ def load_data(cfg: DataConfig) -> Splits:
     Order: the source is loaded (folders and ``.npy``/``.npz`` images read only the items
     the limits keep), then ``data.limit_train`` / ``limit_eval``, ``data.train_classes``,
     the resize to ``data.image_size`` (`resize_splits`, so only kept items are resized)
-    and last the zero-padding to ``data.pad_to`` (`pad_images`).
+    and last the zero-padding to ``data.pad_to`` (`pad_images`). With ``data.streaming``
+    (folders only, else `ConfigError`) the splits are `StreamingData`: file lists and
+    labels, each batch decoded, resized and padded when asked (data/streaming.py).
     Raises `DataError` for bad config values, unknown sources and bad input files, and
     `ResourceError` for data that would not fit in memory (checked before allocating).
     """
     validate_config(cfg)
-    splits = resolve_loader(cfg.source)(cfg)
+    splits = _load_source(cfg)
     splits = keep_classes(apply_limits(splits, cfg.limit_train, cfg.limit_eval),
                           cfg.train_classes)
-    splits = pad_images(resize_splits(splits, cfg.image_size), cfg.pad_to)
+    if not cfg.streaming:  # a streaming folder resizes and pads each decoded batch
+        splits = pad_images(resize_splits(splits, cfg.image_size), cfg.pad_to)
     log.info("data %s: %s", splits.name, splits.sizes())
     return splits

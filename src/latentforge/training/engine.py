@@ -3,7 +3,9 @@
 It never looks at the model's type: it calls `configure_optimizers`, `train_step` and
 `eval_step`, and updates weights only through the `Stepper` (training/step.py). Data stay
 in memory as tensors (uint8 images) on the training device; each epoch draws a
-`torch.randperm` and slices it into batches (no per-sample DataLoader).
+`torch.randperm` and slices it into batches (no per-sample DataLoader). A streaming folder
+split (data.streaming) gets the same index batches, each rank only its slice, decoded by
+data.workers DataLoader processes while the model trains (`batches`).
 
 Two optional model hooks (`models.base.Model` has the defaults):
 - `model.batch_size(train.batch_size)` is asked at the start of every epoch and gives that
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from latentforge.data.streaming import StreamingData
 from latentforge.errors import TrainingDiverged
 from latentforge.models.base import evaluating
 from latentforge.training import distributed as dist
@@ -176,16 +179,17 @@ class Trainer:
                  if type(cb).on_batch_end is not Callback.on_batch_end]
         sums: dict[str, list] = {}
         bar = _progress(steps, epoch, self.cfg.train) if self.world.is_main else None
+        plan = []  # (batch number, global batch size, this rank's share, its indices)
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
             share = dist.share(idx, self.world)
-            if not share:
-                continue  # a last batch smaller than the world: every rank skips it
-            self.stepper.begin_batch(len(idx), share)
-            idx = dist.local_slice(idx, self.world)
-            y = data.y.index_select(0, idx) if data.y is not None else None
+            if share:  # a last batch smaller than the world: every rank skips it
+                plan.append((i, len(idx), share, dist.local_slice(idx, self.world)))
+        feed = batches(data, [p[3] for p in plan], self.device, self.workers())
+        for (i, n_global, share, _), (x, y) in zip(plan, feed):
+            self.stepper.begin_batch(n_global, share)
             with self.precision.autocast():
-                out = self.model.train_step(data.batch(idx), y, self.stepper)
+                out = self.model.train_step(x, y, self.stepper)
             self.stepper.end_batch()
             if self.world.distributed:  # as DDP: rank 0's buffers (batch-norm statistics)
                 dist.broadcast(self.model, parameters=False)
@@ -216,14 +220,18 @@ class Trainer:
         bs = self.cfg.train.eval_batch_size
         if not self.world.distributed or data is None or len(data) < self.world.size:
             with self.averaged():
-                return evaluate_model(self.model, data, bs)
+                return evaluate_model(self.model, data, bs, self.workers())
         part = dist.local_slice(torch.arange(len(data)), self.world)  # consecutive
         a, b = int(part[0]), int(part[-1]) + 1
-        local = replace(data, x=data.x[a:b], y=None if data.y is None else data.y[a:b])
         with self.averaged():
-            means = evaluate_model(self.model, local, bs)
+            means = evaluate_model(self.model, data.subset(slice(a, b)), bs, self.workers())
         return dist.mean_over_ranks({k: v * (b - a) for k, v in means.items()}, b - a,
                                     self.world)
+
+    def workers(self) -> int:
+        """The DataLoader workers that decode a streaming split (data.workers; 0 without
+        a data section)."""
+        return int(getattr(getattr(self.cfg, "data", None), "workers", 0))
 
     def _check_step(self, losses: list, epoch: int, step: int) -> None:
         if not bool(torch.isfinite(torch.stack(losses)).all()):
@@ -242,24 +250,38 @@ class Trainer:
 
 
 @torch.inference_mode()
-def evaluate_model(model, data, batch_size: int = 2000) -> dict[str, float]:
-    """Average `model.eval_step` over `data` (a TensorData) in eval mode; {} when empty."""
+def evaluate_model(model, data, batch_size: int = 2000, workers: int = 0) -> dict[str, float]:
+    """Average `model.eval_step` over `data` (a TensorData, or a streaming split decoded by
+    `workers` DataLoader processes) in eval mode; {} when empty."""
     if data is None or len(data) == 0:
         return {}
     device = next(model.parameters()).device
+    where = device if isinstance(data, StreamingData) else data.x.device
+    chunks = [torch.arange(start, min(start + batch_size, len(data)), device=where)
+              for start in range(0, len(data), batch_size)]
     totals: dict[str, torch.Tensor] = {}
     with evaluating(model):
-        for start in range(0, len(data), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
-            y = data.y[idx].to(device) if data.y is not None else None
-            out = model.eval_step(data.batch(idx).to(device), y)
+        for idx, (x, y) in zip(chunks, batches(data, chunks, device, workers)):
+            out = model.eval_step(x.to(device), None if y is None else y.to(device))
             for k, v in out.items():
                 totals[k] = totals.get(k, 0.0) + v.double() * len(idx)
     return {k: float(v) / len(data) for k, v in totals.items()}
 
 
+def batches(data, index_batches: list, device, workers: int = 0):
+    """``(x float32, y or None)`` of each index batch of `data`, in order: a streaming split
+    (data/streaming.py) decodes them in `workers` DataLoader processes and moves them to
+    `device`; an in-memory one (on its device already) indexes its tensors."""
+    if isinstance(data, StreamingData):
+        for x, y in data.batches(index_batches, workers):
+            yield x.to(device), None if y is None else y.to(device)
+        return
+    for idx in index_batches:
+        yield data.batch(idx), None if data.y is None else data.y.index_select(0, idx)
+
+
 def _to_device(data, device):
-    if data is None or device.type == "cpu":
+    if data is None or device.type == "cpu" or isinstance(data, StreamingData):
         return data
     return replace(data, x=data.x.to(device), y=None if data.y is None else data.y.to(device))
 
