@@ -22,7 +22,7 @@ from pathlib import Path
 
 def epoch_seconds(model: str, nproc: int, threads: int, limit: int | None, work: Path) -> float:
     name = f"{model}-{nproc}"
-    cmd = [sys.executable, "-m", "latentforge", "-q", "train", model, "--epochs", "1",
+    cmd = [sys.executable, "-m", "latentforge", "train", model, "-q", "--epochs", "1",
            "--runs-dir", str(work), "--name", name, "--no-progress",
            "--set", f"train.threads={threads}"]
     if limit:
