@@ -96,8 +96,10 @@ def cmd_train(args) -> int:
         done = rundir.checkpoint_epoch(run_dir)
         run = api.train(args.model, overrides=overrides, run_dir=run_dir, resume=True)
         if done >= run.config.train.epochs:
-            print(f"{run_dir} is already complete ({done} of {run.config.train.epochs} "
-                  "epochs); nothing to train. Train longer with --epochs N.")
+            if world.is_main:
+                print(f"{run_dir} is already complete ({done} of "
+                      f"{run.config.train.epochs} epochs); nothing to train. Train longer "
+                      "with --epochs N.")
             return 0
     else:
         run = api.train(cfg, run_dir=run_dir, overwrite=args.overwrite)
