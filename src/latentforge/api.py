@@ -131,7 +131,7 @@ def train(model: str | RunConfig, recipe: str = "book", overrides=(), run_dir=No
     # Everything that can fail on bad input (config, device, data, model, optimizer) is
     # checked before the run directory is touched, so a typo never costs an existing run.
     cfg.validate()
-    resolve_device(cfg.train.device)
+    resolve_device(cfg.train.device, cfg.train.precision)  # 16-mixed needs CUDA
     callbacks = _standard_callbacks(cfg, run_dir, callbacks, world.is_main)
     splits, net = _data_and_model(cfg, splits, init)
     if "generate" in net.capabilities() and world.is_main:  # a fixed-noise grid every epoch
