@@ -74,7 +74,7 @@ class RunLog(Callback):
 
 class Checkpointer(Callback):
     """A checkpoint after every epoch (training/checkpoint.py); on resume, the newest one
-    restores the model, optimizers, RNG states, schedule and average. Several processes
+    restores the model, optimizers, RNG states, schedule, average and gradient scaler. Several processes
     (training/distributed.py): every rank restores from it (its own RNG state); rank 0
     writes it, with every rank's RNG state gathered."""
 
@@ -87,7 +87,7 @@ class Checkpointer(Callback):
         step = trainer.stepper
         state = checkpoint.load_checkpoint(self.run_dir, trainer.model, trainer.optimizers,
                                            trainer.generator, step.schedule, step.ema,
-                                           trainer.world.rank)
+                                           trainer.world.rank, step.precision)
         if state is not None:
             trainer.state = state
         log.info("resuming %s after epoch %d", self.run_dir, trainer.state.epoch)
@@ -101,7 +101,7 @@ class Checkpointer(Callback):
         step = trainer.stepper
         checkpoint.save_checkpoint(self.run_dir, trainer.model, trainer.optimizers,
                                    trainer.generator, trainer.state, step.schedule, step.ema,
-                                   states[1:])
+                                   states[1:], step.precision)
 
     def on_diverged(self, trainer, epoch: int) -> str:
         kept = checkpoint.latest_checkpoint(self.run_dir)

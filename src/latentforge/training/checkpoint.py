@@ -46,12 +46,10 @@ AVERAGED = rundir.AVERAGED
 
 @dataclass
 class TrainerState:
-    """Progress saved with each checkpoint. epoch = number of completed epochs; scaler =
-    the gradient scaler's state_dict at that point (train.precision=16-mixed), else None."""
+    """Progress saved with each checkpoint. epoch = number of completed epochs."""
 
     epoch: int
     step: int
-    scaler: dict | None = None
 
 
 def weights_bytes(model: torch.nn.Module) -> bytes:
@@ -116,15 +114,18 @@ def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator,
 
 
 def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
-                    state: TrainerState, schedule=None, ema=None, rank_rng=()) -> None:
+                    state: TrainerState, schedule=None, ema=None, rank_rng=(),
+                    precision=None) -> None:
     """Write a complete checkpoint, then point `latest` and the top-level weights at it.
     schedule, ema: the stepper's `Schedule` and `EMA` when those options are on; rank_rng:
-    the other ranks' RNG states (`rng_states`)."""
+    the other ranks' RNG states (`rng_states`); precision: the stepper's `Precision`
+    (its gradient scaler's state under 16-mixed)."""
     root = Path(run_dir) / STATE_DIR
     name = f"ckpt-{state.epoch:06d}-{state.step:09d}"
     tmp = root / f".{name}.tmp"
     try:
-        _write_folder(tmp, model, optimizers, generator, state, schedule, ema, rank_rng)
+        _write_folder(tmp, model, optimizers, generator, state, schedule, ema, rank_rng,
+                      precision)
         shutil.rmtree(root / name, ignore_errors=True)
         os.replace(tmp, root / name)
         fsync_dir(root)
@@ -145,7 +146,8 @@ def save_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
 
 
 def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Generator,
-                  state: TrainerState, schedule=None, ema=None, rank_rng=()) -> None:
+                  state: TrainerState, schedule=None, ema=None, rank_rng=(),
+                  precision=None) -> None:
     """Every file of a checkpoint, written and fsynced into `folder` (a fresh temp name)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -153,8 +155,9 @@ def _write_folder(folder: Path, model, optimizers: dict, generator: torch.Genera
     torch.save({k: o.state_dict() for k, o in optimizers.items()}, buffer)
     saved = {"epoch": state.epoch, "step": state.step,
              "optimizers": {k: type(o).__name__ for k, o in optimizers.items()}}
-    if state.scaler is not None:
-        saved["scaler"] = state.scaler
+    scaler = None if precision is None else precision.state_dict()
+    if scaler is not None:
+        saved["scaler"] = scaler
     if schedule is not None:
         saved["schedule"] = schedule.state_dict()
     files = {WEIGHTS: weights_bytes(model), "optimizers.pt": buffer.getvalue(),
@@ -192,8 +195,10 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Generator,
-                    schedule=None, ema=None, rank: int = 0) -> TrainerState | None:
-    """Restore model, optimizers, RNG states [, schedule step, averaged weights] from the
+                    schedule=None, ema=None, rank: int = 0,
+                    precision=None) -> TrainerState | None:
+    """Restore model, optimizers, RNG states [, schedule step, averaged weights, the
+    gradient scaler's state into `precision`] from the
     newest checkpoint of `run_dir`; None (nothing restored) when the run has none yet.
     A schedule or average turned on at resume starts from the checkpoint's step and raw
     weights."""
@@ -216,7 +221,10 @@ def load_checkpoint(run_dir: Path, model, optimizers: dict, generator: torch.Gen
         for key, opt in optimizers.items():
             _load_optimizer_state(opt, opt_states[key])
         restore_rng(load_file(str(folder / "rng.safetensors")), generator, rank)
-        state = TrainerState(**saved, scaler=_scaler_state(scaler))
+        scaler = _scaler_state(scaler)
+        state = TrainerState(**saved)
+        if precision is not None:
+            precision.load_state_dict(scaler)
         if schedule is not None:
             schedule.load_state_dict(position)
         if ema is not None:

@@ -18,8 +18,8 @@ Two optional model hooks (`models.base.Model` has the defaults):
   a GAN's: its generator's).
 
 Mixed precision (train.precision, training/precision.py): each `train_step` runs under the
-run's autocast, and the `Stepper` scales the losses under 16-mixed (the scaler's state is
-kept in `state.scaler`, so it is checkpointed with the progress). Validation runs in
+run's autocast, and the `Stepper` scales the losses under 16-mixed (the checkpoint keeps
+the scaler's state, as it keeps the schedule's and the average's). Validation runs in
 float32, outside autocast: the weights are float32 whatever the precision, so val_loss is
 the number `evaluate` and `load_run` report for the saved weights, and runs in different
 precisions are compared on the same measure.
@@ -117,7 +117,6 @@ class Trainer:
         self.history, self.stop_requested = [], False
         for cb in self.callbacks:
             cb.on_fit_start(self, resume)
-        self.precision.load_state_dict(self.state.scaler)  # a resumed 16-mixed run's scale
         train = _to_device(self.splits.train, self.device)
         valid = _to_device(self.splits.valid, self.device)
         for epoch in range(self.state.epoch, tc.epochs):
@@ -141,8 +140,7 @@ class Trainer:
         record = {"epoch": epoch + 1}
         record.update(self.train_epoch(train, epoch))
         record.update({f"val_{k}": v for k, v in self.evaluate(valid).items()})
-        self.state = TrainerState(epoch + 1, self.state.step + steps,
-                                  self.precision.state_dict())
+        self.state = TrainerState(epoch + 1, self.state.step + steps)
         record["step"], record["time_s"] = self.state.step, round(time.perf_counter() - start, 3)
         self._check_finite(record, epoch)
         return record

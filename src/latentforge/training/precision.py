@@ -12,8 +12,9 @@ scaler of one run, for a precision and a device.
 
 Autocast only: weights, gradients and optimizer states stay float32, and models never see
 the precision. The engine owns one `Precision` and gives it to the `Stepper` (the one
-optimizer-step path, training/step.py); the scaler's state travels in the checkpoint's
-state.json (training/checkpoint.py's `TrainerState.scaler`).
+optimizer-step path, training/step.py); the checkpoint keeps the scaler's state in its
+state.json (training/checkpoint.py, given the stepper's `Precision` as it is given the
+schedule and the average).
 """
 from __future__ import annotations
 
