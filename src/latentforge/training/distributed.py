@@ -3,7 +3,8 @@
 torchrun starts one process per rank and gives each RANK, LOCAL_RANK, WORLD_SIZE,
 MASTER_ADDR and MASTER_PORT in its environment; `World.from_env()` reads them (a plain
 `python`/`latentforge` process is the one-rank world, which changes nothing). `setup`
-joins the process group: gloo on CPU, NCCL on CUDA (each rank on cuda:LOCAL_RANK).
+joins the process group: gloo on CPU, NCCL on CUDA (each rank on cuda:LOCAL_RANK), and
+leaves it when the process exits.
 
 What the engine does with a world of N ranks (training/engine.py):
 - Every rank draws the same seeded permutation of the training split; each global batch
@@ -28,6 +29,7 @@ What the engine does with a world of N ranks (training/engine.py):
 """
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -87,7 +89,18 @@ def setup(world: World, device: torch.device) -> torch.device:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 rank=world.rank, world_size=world.size)
+        # Left alive at exit, the group's threads abort the process ("terminate called
+        # without an active exception") when a rank finishes before the others.
+        atexit.register(_leave)
     return device
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()  # every rank leaves together: no peer vanishes mid-connection
+        dist.destroy_process_group()
 
 
 def check_batch(batch_size: int, world: World, what: str = "train.batch_size") -> None:
