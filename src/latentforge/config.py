@@ -37,7 +37,8 @@ class TrainConfig:
         lr 0.01, momentum 0; the recipes set the chapter's values.
     rho/eps: Keras RMSprop rho 0.9 and epsilon 1e-7 (torch's default eps is 1e-8).
     betas: Adam/Nadam (Keras: 0.9, 0.999).
-    batch_size: Keras fit() default 32; the last, smaller batch of an epoch is kept (as Keras).
+    batch_size: Keras fit() default 32; the last, smaller batch of an epoch is kept (as Keras)
+        unless drop_last.
     eval_batch_size: large batches for validation (no effect on the numbers).
     device: "auto" (cuda, then mps, then cpu) | "cpu" | "cuda" | "mps".
     threads: torch intra-op threads for this run; None keeps torch's default.
@@ -73,6 +74,15 @@ class TrainConfig:
         where the device is resolved). Weights, gradients and optimizer states stay
         float32, validation runs in float32, and the dense models' hand-fused SGD step is
         used only in "32" (training/precision.py).
+    compile: run the model's networks through torch.compile (training/compiling.py;
+        each model names what it compiles: `Model.compile_networks`). The first steps
+        take the compile time; the numbers stay those of the eager run up to float
+        rounding.
+    compile_backend: torch.compile's backend: "inductor" (generated kernels; on CPU it
+        needs a C++ compiler, e.g. apt install g++) or another of
+        torch._dynamo.list_backends() ("aot_eager": captured graphs, no code generation).
+    drop_last: leave out each epoch's last, smaller batch (tf.data's drop_remainder), so
+        every step has the same shape; off keeps it, as Keras's fit does.
     """
 
     epochs: int = 10
@@ -97,6 +107,9 @@ class TrainConfig:
     gamma: float = 0.1
     warmup_steps: int = 0
     precision: str | int = "32"
+    compile: bool = False
+    compile_backend: str = "inductor"
+    drop_last: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for values no run can use: counts below their minimum, an

@@ -168,6 +168,7 @@ class DenseAutoencoder(Autoencoder):
         self.decoder = self._decoder(cfg, sizes)
         plain = cfg.fused_sgd and cfg.sparsity == "none" and cfg.output != "selu"
         self._stack = dense_stack(self) if plain else None
+        self._fused_step = fused_sgd_step
 
     @staticmethod
     def _encoder(cfg, sizes) -> nn.Sequential:
@@ -208,12 +209,19 @@ class DenseAutoencoder(Autoencoder):
             return {"sparsity": cfg.sparsity_weight * kl / scale}
         return {}
 
+    def compile_networks(self, backend: str | None) -> None:
+        """The encoder and decoder, and the hand-fused SGD step (the dense recipes'
+        book path, which runs no module's forward)."""
+        super().compile_networks(backend)
+        self._fused_step = (fused_sgd_step if backend is None
+                            else torch.compile(fused_sgd_step, backend=backend))
+
     def train_step(self, x, y, step):
         lr = plain_sgd_lr(step.optimizers["main"]) if self._stack and step.allows_fused \
             else None
         if lr is None:
             return super().train_step(x, y, step)
-        loss = fused_sgd_step(*self._stack, x, x, lr, self.cfg.output)
+        loss = self._fused_step(*self._stack, x, x, lr, self.cfg.output)
         return {"reconstruction": loss, "loss": loss}
 
 

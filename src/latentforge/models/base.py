@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from latentforge.evaluation import metrics
 from latentforge.models.init import keras_init_
+from latentforge.training.compiling import compile_module
 from latentforge.training.optim import make_optimizer
 
 
@@ -76,6 +77,15 @@ class Model(nn.Module, metaclass=_InitAfterBuild):
         `training.ema.EMA`): every parameter, tied ones under each of their names. A GAN
         averages only its generator's."""
         return list(self.named_parameters(remove_duplicate=False))
+
+    def compile_networks(self, backend: str | None) -> None:
+        """``train.compile`` (training/compiling.py): compile each network the model
+        holds (every direct child module with parameters) in place with torch.compile's
+        `backend`; None turns them back to eager. Parameter names stay. A model with
+        another compiled path adds it."""
+        for child in self.children():
+            if any(True for _ in child.parameters()):
+                compile_module(child, backend)
 
     def batch_size(self, default: int) -> int:
         """The batch size of the next epoch (the engine asks at the start of each epoch):

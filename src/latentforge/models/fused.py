@@ -63,20 +63,23 @@ def fused_sgd_step(linears: list[nn.Linear], acts: list[str], x: Tensor, target:
             zs.append(z)
             hs.append(h)
     target = target.flatten(1)
-    # g is n * dLoss/dz; the 1/n of the mean is folded into the update's alpha.
+    # g is -lr * dLoss/dz (dLoss/dz = n * the mean's derivative / n), so every update
+    # below adds a product of g unscaled and backpropagation stays linear in g. Scaling
+    # here (a tensor op) rather than in addmm_'s alpha lets a compiled step (train.compile)
+    # take a new lr from a schedule without compiling again.
+    scale = -lr / z.numel()
     if output == "sigmoid":
         loss = F.binary_cross_entropy_with_logits(z, target)
-        g = torch.sigmoid(z).sub_(target)
+        g = torch.sigmoid(z).sub_(target).mul_(scale)
     else:
         loss = F.mse_loss(z, target)
-        g = (z - target).mul_(2.0)
-    alpha = -lr / z.numel()
+        g = (z - target).mul_(2.0 * scale)
     ones = torch.ones(len(x), dtype=x.dtype, device=x.device)
     for k in range(len(linears) - 1, -1, -1):
         weight, bias = linears[k].weight, linears[k].bias
         grad_h = g @ weight if k > 0 else None
-        weight.addmm_(g.t(), hs[k], alpha=alpha)
-        bias.addmv_(g.t(), ones, alpha=alpha)
+        weight.addmm_(g.t(), hs[k])
+        bias.addmv_(g.t(), ones)
         if k > 0:
             if acts[k - 1] == "selu":  # d selu / dz from the SELU output, one fused kernel
                 grad_h = torch.ops.aten.elu_backward(grad_h, SELU_ALPHA, SELU_SCALE, 1.0,

@@ -52,9 +52,13 @@ def random_interpolates(real: Tensor, fake: Tensor,
 
 
 def _input_gradient(critic: Critic, x: Tensor) -> Tensor:
-    """grad_x of sum(critic(x)) (B, ...), differentiable w.r.t. the critic's weights."""
+    """grad_x of sum(critic(x)) (B, ...), differentiable w.r.t. the critic's weights. The
+    critic runs eagerly even when it is compiled (train.compile): a compiled graph cannot
+    be differentiated twice."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    with torch.compiler.set_stance("force_eager"):
+        score = critic(x).sum()
+    (grad,) = torch.autograd.grad(score, x, create_graph=True)
     return grad
 
 

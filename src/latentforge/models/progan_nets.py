@@ -55,6 +55,23 @@ def _conv(n_in: int, n_out: int, kernel: int, slope: float) -> list[nn.Module]:
     return [EqualizedConv2d(n_in, n_out, kernel), nn.LeakyReLU(slope)]
 
 
+
+def fading(alpha: float) -> bool:
+    """Whether a forward pass blends in the previous level: while the fade runs (alpha <
+    1), and always inside a compiled graph (train.compile), where alpha must stay one
+    symbolic input rather than a branch that compiles a graph per value (`blend` at
+    alpha = 1 gives the new level's output)."""
+    return torch.compiler.is_compiling() or alpha < 1
+
+
+def blend(old: Tensor, new: Tensor, alpha: float) -> Tensor:
+    """lerp(old, new, alpha). Inside a compiled graph it is old + (new - old) * alpha,
+    equal up to float rounding: dynamo specialises lerp's scalar weight (a graph per
+    alpha), not a product."""
+    if torch.compiler.is_compiling():
+        return old + (new - old) * alpha
+    return torch.lerp(old, new, alpha)
+
 class GrowingGenerator(nn.Module):
     """G for `n_levels` resolutions (4 ... 4 * 2^(n_levels - 1)) and `image_channels`."""
 
@@ -84,9 +101,9 @@ class GrowingGenerator(nn.Module):
         for block in self.blocks[:level]:
             h = block(h)
         new = self.to_rgb[level](self.blocks[level](h))
-        if level > 0 and alpha < 1:
+        if level > 0 and fading(alpha):
             old = upsample(self.to_rgb[level - 1](h), 2)
-            new = torch.lerp(old, new, alpha)
+            new = blend(old, new, alpha)
         return upsample(new, 2 ** (self.n_levels - 1 - level))
 
 
@@ -115,9 +132,9 @@ class GrowingDiscriminator(nn.Module):
         level = self.n_levels - 1 if level is None else level
         x = downsample(x, self.n_levels - 1 - level)
         h = self.blocks[level](self.from_rgb[level](x))
-        if level > 0 and alpha < 1:
+        if level > 0 and fading(alpha):
             old = self.from_rgb[level - 1](downsample(x, 1))
-            h = torch.lerp(old, h, alpha)
+            h = blend(old, h, alpha)
         for k in range(level - 1, 0, -1):
             h = self.blocks[k](h)
         return self.head(self.mbstd(h)).squeeze(1)

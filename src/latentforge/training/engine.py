@@ -7,7 +7,7 @@ in memory as tensors (uint8 images) on the training device; each epoch draws a
 split (data.streaming) gets the same index batches, each rank only its slice, decoded by
 data.workers DataLoader processes while the model trains (`batches`).
 
-Two optional model hooks (`models.base.Model` has the defaults):
+Three optional model hooks (`models.base.Model` has the defaults):
 - `model.batch_size(train.batch_size)` is asked at the start of every epoch and gives that
   epoch's batch size (default: train.batch_size; progan answers its growth phase's size).
   A phase that changes mid-epoch takes its new batch size at the next epoch. The epoch's
@@ -16,6 +16,9 @@ Two optional model hooks (`models.base.Model` has the defaults):
   Trainer is made (before any checkpoint is restored, so a resumed run gets the same T).
 - `model.ema_parameters()` names the parameters train.ema_decay averages (default: all;
   a GAN's: its generator's).
+- `model.compile_networks(backend)` compiles what train.compile compiles, for `fit`
+  (training/compiling.py; default: every network the model holds).
+  train.drop_last leaves out each epoch's last, smaller batch.
 
 Mixed precision (train.precision, training/precision.py): each `train_step` runs under the
 run's autocast, and the `Stepper` scales the losses under 16-mixed (the checkpoint keeps
@@ -40,11 +43,12 @@ from pathlib import Path
 import torch
 
 from latentforge.data.streaming import StreamingData
-from latentforge.errors import TrainingDiverged
+from latentforge.errors import ConfigError, TrainingDiverged
 from latentforge.models.base import evaluating
 from latentforge.training import distributed as dist
 from latentforge.training.callbacks import Callback, run_directory_callbacks
 from latentforge.training.checkpoint import TrainerState
+from latentforge.training.compiling import check_backend, compiled, eager
 from latentforge.training.device import resolve_device
 from latentforge.training.distributed import World
 from latentforge.training.ema import EMA
@@ -95,6 +99,8 @@ class Trainer:
         if self.world.distributed:  # rank 0's weights everywhere; each rank its own noise
             dist.broadcast(model)
             dist.seed_rank(tc.seed, self.world)
+        if tc.compile:
+            check_backend(tc.compile_backend, self.device)
         self.generator = generator or torch.Generator().manual_seed(tc.seed)
         self.optimizers = model.configure_optimizers(tc)
         total = tc.epochs * self.steps_per_epoch(splits.train)
@@ -119,13 +125,16 @@ class Trainer:
             cb.on_fit_start(self, resume)
         train = _to_device(self.splits.train, self.device)
         valid = _to_device(self.splits.valid, self.device)
-        for epoch in range(self.state.epoch, tc.epochs):
-            if self.stop_requested:
-                break
-            self.history.append(self.run_epoch(train, valid, epoch))
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, self.history[-1])
-            log.info("epoch %d: %s", epoch + 1, _fmt(self.history[-1]))
+        with (compiled(self.model, tc.compile_backend, self.device) if tc.compile
+              else nullcontext()):
+            for epoch in range(self.state.epoch, tc.epochs):
+                if self.stop_requested:
+                    break
+                self.history.append(self.run_epoch(train, valid, epoch))
+                with self._eager():
+                    for cb in self.callbacks:
+                        cb.on_epoch_end(self, self.history[-1])
+                log.info("epoch %d: %s", epoch + 1, _fmt(self.history[-1]))
         if self.stepper.ema is not None:
             self.stepper.ema.copy_to_model()
         for cb in self.callbacks:
@@ -161,8 +170,18 @@ class Trainer:
 
     def steps_per_epoch(self, data) -> int:
         """Batches of the next epoch (at `batch_size()`); the last one may be smaller (as
-        in Keras)."""
-        return math.ceil(len(data) / self.batch_size())
+        in Keras), or is left out with train.drop_last (ConfigError when that leaves
+        none)."""
+        return self._steps(len(data), self.batch_size())
+
+    def _steps(self, n: int, bs: int) -> int:
+        if not self.cfg.train.drop_last:
+            return math.ceil(n / bs)
+        if n < bs:
+            raise ConfigError(f"train.drop_last leaves no batch to train on: the {n} "
+                              f"training items are fewer than the batch size {bs}; lower "
+                              "train.batch_size or set train.drop_last=false.")
+        return n // bs
 
     def train_epoch(self, data, epoch: int) -> dict:
         """One pass over `data` (a TensorData on the device) in shuffled batches of
@@ -172,7 +191,7 @@ class Trainer:
         n, bs = len(data), self.batch_size()
         dist.check_batch(bs, self.world, "this epoch's batch size")
         perm = torch.randperm(n, generator=self.generator).to(self.device)
-        steps, done = math.ceil(n / bs), self.state.step
+        steps, done = self._steps(n, bs), self.state.step
         hooks = [cb for cb in self.callbacks
                  if type(cb).on_batch_end is not Callback.on_batch_end]
         sums: dict[str, list] = {}
@@ -215,6 +234,16 @@ class Trainer:
         """Metrics of `eval_step` averaged over `data` (weighted by batch size), with the
         averaged weights when train.ema_decay is on; in float32 whatever train.precision
         (module docstring)."""
+        with self._eager():
+            return self._evaluate(data)
+
+    def _eager(self):
+        """A context in which compiled networks run eagerly: train.compile compiles the
+        training steps only, not validation or the callbacks' samples
+        (training/compiling.py)."""
+        return eager() if self.cfg.train.compile else nullcontext()
+
+    def _evaluate(self, data) -> dict[str, float]:
         bs = self.cfg.train.eval_batch_size
         if not self.world.distributed or data is None or len(data) < self.world.size:
             with self.averaged():
