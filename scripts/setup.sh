@@ -24,6 +24,22 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; 
     || echo "setup: could not install dataset-fashion-mnist; latentforge will download the data"
 fi
 
+# A C++ compiler (train.compile's inductor backend on the CPU) and Chromium (the web
+# explorer's browser test, driven by Playwright): Debian's packages, where apt exists.
+# Without them those tests skip with their reason; nothing else needs them.
+if command -v apt-get >/dev/null; then
+  need=""
+  command -v g++ >/dev/null || need="$need g++"
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need="$need chromium"
+  if [ -n "$need" ]; then
+    echo "setup: installing$need (apt)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null 2>&1 \
+      || { as_root apt-get update -q >/dev/null 2>&1 && \
+           as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null 2>&1; } \
+      || echo "setup: could not install$need; the tests that need them will skip"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PY" -m venv "$VENV" 2>/dev/null || {
