@@ -2,11 +2,13 @@
 a folder of images, one image, a data source, a split), flag those above a threshold (a
 percentile of the run's validation scores, or a contamination rate), the AUROC when the
 run was trained on some classes only and the items are labelled, then the CSV of the
-scores and the figure of the most anomalous items (separate functions)."""
+scores and the figure of the most anomalous items (separate functions); `anomaly_detector`
+keeps a run's score and threshold to score items given later (one image at a time)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from latentforge.errors import ConfigError
 from latentforge.tasks.items import Items, Labels, load_items, split_items
@@ -40,24 +42,62 @@ def score_anomalies(run, data: str | Path | None = None, split: str = "test",
     `contamination` share, or else those above the `percentile` of the validation scores."""
     from latentforge.evaluation import anomaly
 
-    if k < 1:
-        raise ConfigError("--k and --top must be at least 1")
-    score = anomaly.default_score(run.model) if score == "auto" else score
-    anomaly.check_score(run.model, score, run.config.model_name)
+    score, scores_of = _scorer(run, score, k)
     items = load_items(run, data, split)
-    reference = split_items(run, "train") if score == "knn" else None
-    scores_of = anomaly.anomaly_scorer(run.model, score, reference, k, run.encode)
     scores = scores_of(items.x)
     if contamination is not None:
         threshold = anomaly.contamination_threshold(scores, contamination)
         rule = f"top {contamination:g} of the scored items"
     else:
-        threshold = anomaly.percentile_threshold(scores_of(split_items(run, "valid")),
-                                                 percentile)
-        rule = f"{percentile:g}th percentile of the validation scores"
+        threshold, rule = _validation_threshold(run, scores_of, percentile)
     result = Anomalies(items, score, scores, scores > threshold, threshold, rule)
     result.auroc, result.auroc_note = run_classes_auroc(run, scores, items)
     return result
+
+
+@dataclass
+class AnomalyDetector:
+    """A run's anomaly score (`score`: its name, `scores_of`: items (N, *sample_shape) ->
+    scores (N,) tensor) and the threshold above which an item is anomalous, set by `rule`."""
+
+    score: str
+    scores_of: Callable
+    threshold: float
+    rule: str
+
+    def __call__(self, x):
+        """(scores (N,), flagged (N,) bool) of items x."""
+        scores = self.scores_of(x)
+        return scores, scores > self.threshold
+
+
+def anomaly_detector(run, score: str = "auto", k: int = 5,
+                     percentile: float = 99.0) -> AnomalyDetector:
+    """The `score` of `score_anomalies` and its threshold (the `percentile` of the
+    validation scores), computed once, to score any items later."""
+    score, scores_of = _scorer(run, score, k)
+    return AnomalyDetector(score, scores_of, *_validation_threshold(run, scores_of,
+                                                                    percentile))
+
+
+def _scorer(run, score: str, k: int) -> tuple[str, Callable]:
+    """(the score's name, items -> scores) for `score` ("auto": the model's default)."""
+    from latentforge.evaluation import anomaly
+
+    if k < 1:
+        raise ConfigError("--k and --top must be at least 1")
+    score = anomaly.default_score(run.model) if score == "auto" else score
+    anomaly.check_score(run.model, score, run.config.model_name)
+    reference = split_items(run, "train") if score == "knn" else None
+    return score, anomaly.anomaly_scorer(run.model, score, reference, k, run.encode)
+
+
+def _validation_threshold(run, scores_of: Callable, percentile: float) -> tuple[float, str]:
+    """(the `percentile` of the validation items' scores, the rule's description)."""
+    from latentforge.evaluation.anomaly import percentile_threshold
+
+    threshold = percentile_threshold(scores_of(split_items(run, "valid")), percentile)
+    return threshold, f"{percentile:g}th percentile of the validation scores"
 
 
 def run_classes_auroc(run, scores, items: Items) -> tuple[float | None, str | None]:

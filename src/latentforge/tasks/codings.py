@@ -1,5 +1,6 @@
 """Autoencoder tools on a run: the codings of a split (and their .npy files), the
-reconstruction figure (or CSV for table runs), and binary-hash statistics and grid."""
+reconstructions of given items, the reconstruction figure (or CSV for table runs), and
+binary-hash statistics and grid."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,27 @@ def encode_split(run, split: str = "test") -> Codings:
     data = run.split(split)
     codings = run.encode(data.batch(torch.arange(len(data)))).numpy()
     return Codings(codings, None if data.y is None else data.y.numpy(), split)
+
+
+@dataclass
+class Reconstruction:
+    """reconstructions (N, *sample_shape), codings (N, D) and errors (N,) (the mean
+    squared error of each item, in the data range) as float tensors."""
+
+    reconstructions: object
+    codings: object
+    errors: object
+
+
+def reconstruct_items(run, x) -> Reconstruction:
+    """Reconstructions, codings and per-item mean squared errors of items x (N,
+    *sample_shape) in the data range (a model that reconstructs)."""
+    from latentforge.evaluation.capabilities import require
+
+    require(run, "reconstruct", "reconstruct")
+    out = run.reconstruct(x)
+    errors = (out - x).square().flatten(1).mean(1)
+    return Reconstruction(out, run.encode(x), errors)
 
 
 def codings_path(run, split: str, out: str | Path | None = None) -> Path:

@@ -1,9 +1,13 @@
 """What a run's codings are worth: a 2-D map of them (t-SNE / PCA / UMAP, with
-thumbnails), linear-probe and kNN accuracy, and a few-label classifier on the pretrained
-encoder (frozen, then fine-tuned) against the same network from scratch."""
+thumbnails; or its points alone), linear-probe and kNN accuracy, and a few-label
+classifier on the pretrained encoder (frozen, then fine-tuned) against the same network
+from scratch."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+from latentforge.errors import DataError
 
 
 def map_codings(run, method: str = "tsne", split: str = "valid", n: int | None = 5000,
@@ -15,6 +19,39 @@ def map_codings(run, method: str = "tsne", split: str = "valid", n: int | None =
 
     require(run, "encode", "map")
     return latent_map_png(run, method, split, n, Path(out) if out else None, seed)
+
+
+@dataclass
+class MapPoints:
+    """points (n, 2) float64 numpy of the 2-D map, the items' indices (n,) into the split
+    and their labels (n,) (None without labels); method: the embedding."""
+
+    points: object
+    indices: list[int]
+    labels: list[int] | None
+    method: str
+
+
+def map_points(run, method: str = "pca", split: str = "test", n: int | None = 500,
+               seed: int = 0, codings=None) -> MapPoints:
+    """The 2-D map (`viz.maps.embed_2d`) of `n` seeded `split` codings (all when n is
+    None), as points. codings: the whole split's codings (N, D) when the caller has them
+    already (`encode_split`), else the sampled items are encoded."""
+    import numpy as np
+
+    from latentforge.evaluation.capabilities import require
+    from latentforge.viz.maps import embed_2d
+
+    require(run, "encode", "map")
+    if n is not None and n < 4:
+        raise DataError(f"--n must be at least 4, got {n}")
+    data = run.split(split)
+    idx = data.sample_indices(n, seed)
+    codes = (run.encode(data.batch(idx)).numpy() if codings is None
+             else np.asarray(codings)[idx.numpy()])
+    points = embed_2d(codes.reshape(len(idx), -1), method, seed)
+    labels = None if data.y is None else data.y[idx].tolist()
+    return MapPoints(points, idx.tolist(), labels, method)
 
 
 def probe(run, limit: int | None = None, k: int = 5) -> dict:

@@ -1,6 +1,7 @@
 """Similarity search in a run's codings (or binary hashes): the nearest items of a
-database split to a query image file or to an item of a split, the figure of the query
-and its neighbours, and the retrieval precision (share of same-class neighbours)."""
+database split to a query image file or to an item of a split (`search`), or to a query
+item given as a tensor (`nearest_items`), the figure of the query and its neighbours,
+and the retrieval precision (share of same-class neighbours)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -73,6 +74,36 @@ def search(run, query: str | Path | None = None, index: int = 0, split: str = "t
         result.precision = retrieval_precision(run, k, precision, split, db, distance,
                                                db=db_codes)
     return result
+
+
+@dataclass
+class Neighbours:
+    """indices (k,) into the database split `db`, their distances, nearest first, and
+    their labels (None without labels)."""
+
+    db: str
+    indices: list[int]
+    distances: list[float]
+    labels: list[int] | None
+
+
+def nearest_items(run, x, k: int = 10, db: str = "test", distance: str = "euclidean",
+                  db_codes=None) -> Neighbours:
+    """The `k` nearest `db` items to the query item x (*sample_shape) in the data range,
+    by `distance` (`evaluation.search.DISTANCES`). db_codes: that split's codings when
+    the caller has them already (`encode_split`), else they are computed."""
+    import torch
+
+    from latentforge.evaluation.capabilities import require
+    from latentforge.evaluation.search import nearest, split_codings
+
+    require(run, "hash" if distance == "hamming" else "encode", f"search --metric {distance}")
+    data = run.split(db)
+    codes = split_codings(run, db) if db_codes is None else torch.as_tensor(db_codes)
+    idx, dist = nearest(run.encode(x[None]), codes, k, distance)
+    indices = idx[0].tolist()
+    labels = None if data.y is None else [int(data.y[i]) for i in indices]
+    return Neighbours(db, indices, dist[0].tolist(), labels)
 
 
 def search_figure(result: SearchResult, path: str | Path) -> Path:
