@@ -3,6 +3,8 @@
 Prints, measured in one run: the machine's float32 matmul throughput, the FLOP lower bound
 of one epoch (55,000 images, batch 32, 784-100-30-100-784), and the epoch time of
   - latentforge's engine with the fused SGD step (the default),
+  - the same with train.compile (inductor: the fused step as generated C++ kernels; timed
+    on the epoch after the one that compiled),
   - latentforge's engine with the plain autograd + torch.optim.SGD step,
   - a plain PyTorch loop (autograd, randperm batches) for reference,
   - the step's matrix products alone (the same 11 matmuls per batch, nothing else): what
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from latentforge.api import build_model
 from latentforge.config import build_config
 from latentforge.data import DataConfig, load_data
+from latentforge.training.compiling import compiled
 from latentforge.training.engine import Trainer
 
 
@@ -48,14 +52,19 @@ def epoch_flops(model, n_samples: int) -> float:
     return n_samples * (2 * macs + 2 * macs + 2 * (macs - first))
 
 
-def engine_epoch(splits, fused: bool) -> float:
+def engine_epoch(splits, fused: bool, compile_backend: str | None = None) -> float:
+    """One epoch of the engine; compiled (train.compile): the second epoch, after one that
+    compiled every graph (the full and the last, smaller batch)."""
     cfg = build_config("stacked_ae", "book", overrides=[
-        "train.epochs=1", "train.progress=false", f"model.fused_sgd={str(fused).lower()}"])
+        "train.epochs=2", "train.progress=false", f"model.fused_sgd={str(fused).lower()}"])
     model = build_model(cfg, splits.train.sample_shape)
     trainer = Trainer(model, splits, cfg)  # in memory: writes nothing
-    start = time.perf_counter()
-    trainer.train_epoch(splits.train, 0)
-    return time.perf_counter() - start
+    with compiled(model, compile_backend, trainer.device) if compile_backend else nullcontext():
+        if compile_backend:
+            trainer.train_epoch(splits.train, 0)
+        start = time.perf_counter()
+        trainer.train_epoch(splits.train, 0)
+        return time.perf_counter() - start
 
 
 def plain_epoch(splits) -> float:
@@ -101,6 +110,8 @@ def main() -> None:
     splits = load_data(DataConfig())
     variants = {
         "latentforge engine, fused SGD step": lambda: engine_epoch(splits, True),
+        "fused SGD step, train.compile (inductor)": lambda: engine_epoch(splits, True,
+                                                                        "inductor"),
         "latentforge engine, autograd step": lambda: engine_epoch(splits, False),
         "plain PyTorch loop (autograd)": lambda: plain_epoch(splits),
         "matmuls alone (no other op)": lambda: matmuls_only_epoch(len(splits.train)),
