@@ -42,10 +42,10 @@ of 1 and 2), batch 64, oneDNN off (torch.backends.mkldnn; conv_ae: NCHW rows onl
 torch.compile (default mode).
   speedup      first row's train epoch / this row's (per image, so batch 64 compares fairly)
   first step   time of the row's first training step: for compiled rows, the compile time
-torch.compile(model) would change nothing here: the engine calls `model.train_step`, never
-`model.forward`. Compiled rows therefore compile `model.losses` (forward + loss: what
-autograd differentiates, its backward via AOTAutograd); the optimizer step stays eager.
-In a real epoch the last, smaller batch (55,000 = 1,718 x 32 + 24) compiles once more.
+Compiled rows compile what train.compile compiles (`model.compile_networks("inductor")`:
+the encoder and decoder, their backward via AOTAutograd); the optimizer step stays eager.
+In a real epoch the last, smaller batch (55,000 = 1,718 x 32 + 24) compiles once more, in
+the first epoch only (train.drop_last: never).
 A row that fails (e.g. torch.compile without a C++ compiler) shows the error class.
 
 Table 4, the GANs at 32x32 (Fashion-MNIST zero-padded to 32x32, data.pad_to=32): dcgan
@@ -228,7 +228,7 @@ def build(case: Case, chunk_steps: int) -> None:
     splits = Splits("random", case.chunk, random_data(shape, dtype, n_valid), None)
     case.trainer = Trainer(model, splits, case.cfg)  # in memory: writes nothing
     if case.compile:
-        model.losses = torch.compile(model.losses)
+        model.compile_networks("inductor")
 
 
 def warm_up(case: Case, steps: int) -> None:
