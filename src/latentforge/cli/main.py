@@ -12,7 +12,7 @@ import os
 import sys
 
 from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, featurenet
-from latentforge.cli import generative, growth
+from latentforge.cli import generative, growth, serve
 from latentforge.cli import representation, train
 from latentforge.errors import LatentforgeError
 
@@ -44,6 +44,7 @@ EXAMPLES = """examples:
   latentforge anomalies runs/tshirts --score knn
   latentforge benchmark one-class --model conv_ae --seeds 0 1 2
   latentforge chapter --quick                   # the whole chapter in < 10 min
+  latentforge serve runs                        # HTTP API + web explorer on 127.0.0.1:8000
 """
 
 # Every command's parser adder, in the order `latentforge --help` lists them.
@@ -56,10 +57,11 @@ ADDERS = (train.add_models, train.add_config, train.add_train, evaluate.add_eval
           generative.add_arithmetic, generative.add_style_mix, growth.add_growth,
           anomalies.add_anomalies, anomalies.add_benchmark, featurenet.add_featurenet,
           evaluate.add_report,
-          chapter.add_chapter)
+          chapter.add_chapter, serve.add_serve)
 COMMANDS = {**train.COMMANDS, **evaluate.COMMANDS, **autoencoder_tools.COMMANDS,
             **representation.COMMANDS, **generative.COMMANDS, **anomalies.COMMANDS,
-            **chapter.COMMANDS, **featurenet.COMMANDS, **growth.COMMANDS}
+            **chapter.COMMANDS, **featurenet.COMMANDS, **growth.COMMANDS,
+            **serve.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
