@@ -317,7 +317,7 @@ def test_the_cache_keeps_max_models_and_reloads_changed_runs(runs_dir):
         assert [p.name for p in cache.loaded()] == ["vae", "dcgan"]
         first = cache.get(runs_dir / "dcgan")
         assert cache.get(runs_dir / "dcgan") is first
-        weights = rundir.weights_path(runs_dir / "dcgan")
+        weights = runs_dir / "dcgan" / rundir.WEIGHTS
         stat = weights.stat()
         os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
         assert cache.get(runs_dir / "dcgan") is not first

@@ -3,9 +3,9 @@
 A run directory is loaded once (`latentforge.api.load_run`, its data with it) and kept
 with what is costly to compute from it (`Entry.memo`: the test split's codings, the
 anomaly threshold, maps), at most `max_models` runs at a time (the least recently used
-goes first). A run whose files changed since it was loaded (config.json or the weights
-file: path, mtime, size) is loaded again on its next request, so a run still training
-is served at its newest checkpoint. A run's summary (GET /api/runs) is kept apart, per
+goes first). A run whose files changed since it was loaded (config.json, the weights,
+the newest-checkpoint pointer: mtime, size) is loaded again on its next request, so a run
+still training is served at its newest checkpoint. A run's summary (GET /api/runs) is kept apart, per
 version of its files, so listing many runs does not keep reloading them.
 """
 from __future__ import annotations
@@ -21,10 +21,12 @@ MAX_MEMOS = 16  # results kept per run (codings, threshold, a few maps)
 
 
 def stamp(path: Path) -> tuple:
-    """What changes when the run's files do: config.json's and the weights' path, mtime
-    and size (None for a missing file)."""
-    files = (Path(path) / rundir.CONFIG, rundir.weights_path(path))
-    return tuple((str(f), *_stat(f)) for f in files)
+    """What changes when the run's files do: the mtime and size of config.json, of the
+    top-level weights and of trainer_state/latest (a new checkpoint replaces both; None
+    for a missing file). Three stats, no read: it is taken on every request."""
+    path = Path(path)
+    return tuple(_stat(f) for f in (path / rundir.CONFIG, path / rundir.WEIGHTS,
+                                    path / rundir.STATE_DIR / "latest"))
 
 
 def _stat(path: Path) -> tuple:

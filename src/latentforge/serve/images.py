@@ -17,13 +17,16 @@ from __future__ import annotations
 import base64
 import io
 import math
+import struct
 import warnings
+import zlib
 
 from fastapi import HTTPException
 
 from latentforge.serve.limits import MAX_IMAGE_SIDE, MAX_UPLOAD_BYTES
 
 PNG_PREFIX = "data:image/png;base64,"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ACCEPTED = "PNG or JPEG"
 # Modes whose pixels are not 8-bit: not accepted (16-bit, 32-bit integer, float).
 WIDE_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")
@@ -114,12 +117,23 @@ def to_uint8(item) -> "np.ndarray":  # noqa: F821
 
 
 def png_bytes(item) -> bytes:
-    """An item (C, H, W) in [0, 1] as PNG file bytes."""
-    from PIL import Image
+    """An item (C, H, W) in [0, 1] as PNG file bytes: 8-bit grayscale or RGB, no row
+    filters, zlib level 1. Written here: a tenth of Pillow's time for small images, which
+    is most of a request's time otherwise."""
+    import numpy as np
 
-    out = io.BytesIO()
-    Image.fromarray(to_uint8(item)).save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    pixels = to_uint8(item)
+    h, w = pixels.shape[:2]
+    rows = np.zeros((h, 1 + pixels[0].size), np.uint8)  # each row: filter type 0, pixels
+    rows[:, 1:] = pixels.reshape(h, -1)
+    header = struct.pack(">IIBBBBB", w, h, 8, 0 if pixels.ndim == 2 else 2, 0, 0, 0)
+    return (PNG_SIGNATURE + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _chunk(b"IEND", b""))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data)))
 
 
 def png_data_url(item) -> str:
