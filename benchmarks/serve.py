@@ -13,9 +13,11 @@ each) send requests back to back for --seconds:
   URLs, the codings and the error;
 - generate: JSON {"n": --n, "seed": i}, answered with n PNGs, their grid and codings.
 
-Prints a markdown table: requests, requests/s, p50/p95/p99 latency in ms and errors
-(any status other than 200, or a failed request; must be 0). The clients share the
-machine with the server, so on a small machine the numbers include their CPU use.
+Prints a markdown table: requests, requests/s, p50/p95/p99 latency in ms, errors (any
+status other than 200, or a failed request; must be 0), and the server process's CPU
+time per request (user + system, from /proc on Linux; "-" elsewhere), which does not
+depend on what else the machine runs. The clients share the machine with the server, and
+requests/s and latencies with every other process on it: the load average is printed.
 """
 from __future__ import annotations
 
@@ -96,7 +98,18 @@ async def client_loop(client, request, deadline: float, latencies: list, errors:
         i += 1
 
 
-async def load(url: str, request, clients: int, seconds: float) -> dict:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (Linux /proc), else None."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(url: str, request, clients: int, seconds: float, pid: int) -> dict:
     """Run `clients` loops of `request` for `seconds`; the measured numbers."""
     import httpx
 
@@ -104,15 +117,17 @@ async def load(url: str, request, clients: int, seconds: float) -> dict:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         await request(client, 0)  # warm-up: loads the run, fills its caches
-        start = time.perf_counter()
+        cpu, start = cpu_seconds(pid), time.perf_counter()
         deadline = start + seconds
         await asyncio.gather(*(client_loop(client, request, deadline, latencies, errors)
                                for _ in range(clients)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu_end = time.perf_counter() - start, cpu_seconds(pid)
     ms = np.asarray(latencies) * 1000
     return {"requests": len(ms), "rps": len(ms) / elapsed, "p50": np.percentile(ms, 50),
             "p95": np.percentile(ms, 95), "p99": np.percentile(ms, 99),
-            "errors": len(errors), "first_error": repr(errors[0])[:200] if errors else ""}
+            "errors": len(errors), "first_error": repr(errors[0])[:200] if errors else "",
+            "cpu_ms": None if cpu is None or cpu_end is None
+            else (cpu_end - cpu) * 1000 / max(1, len(ms))}
 
 
 def requests_for(run: str, png: bytes, n: int) -> dict:
@@ -147,17 +162,23 @@ def main() -> None:
             for name, request in requests_for(run_dir.name, png, args.n).items():
                 if name.split()[0] in caps:
                     rows.append((name, asyncio.run(load(url, request, args.clients,
-                                                        args.seconds))))
+                                                        args.seconds, proc.pid))))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+    import os
+
+    load_avg = " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") \
+        else "-"
     print(f"\nrun {run_dir.name}, {args.clients} clients, {args.seconds:g} s per endpoint, "
-          f"server {url}\n")
-    print("| endpoint | requests | requests/s | p50 ms | p95 ms | p99 ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          f"server {url}, {os.cpu_count()} CPUs, load average {load_avg}\n")
+    print("| endpoint | requests | requests/s | p50 ms | p95 ms | p99 ms | errors "
+          "| server CPU ms/request |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
+        cpu = "-" if r["cpu_ms"] is None else f"{r['cpu_ms']:.1f}"
         print(f"| {name} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} | "
-              f"{r['p95']:.0f} | {r['p99']:.0f} | {r['errors']} |")
+              f"{r['p95']:.0f} | {r['p99']:.0f} | {r['errors']} | {cpu} |")
     for name, r in rows:
         if r["errors"]:
             print(f"{name}: first error: {r['first_error']}")
