@@ -6,6 +6,7 @@ FastAPI and uvicorn are the optional `serve` extra (``pip install 'latentforge[s
 - app.py: `create_app(runs_dir, max_models=4)`, the FastAPI app (routes, static files, docs)
 - runs.py: the runs of RUNS_DIR, the run-name check, a run's summary
 - cache.py: the bounded LRU of loaded runs and what is computed once per run
+- context.py: what the requests of one app share (the runs folder, the cache)
 - images.py: uploads decoded safely (limits checked first), PNG data URLs out
 - inputs.py: the image of a request (multipart field or JSON base64)
 - limits.py: the size limits and the request-body guard
