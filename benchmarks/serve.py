@@ -46,21 +46,11 @@ def train_run(root: Path) -> Path:
     return root / "vae"
 
 
-# The `latentforge serve` command's handler (cli/serve.py), run on its own parser.
-SERVE = """import argparse, sys
-from latentforge.cli.serve import add_serve, cmd_serve
-sub = argparse.ArgumentParser().add_subparsers()
-add_serve(sub.add_parser)
-args = sub.choices["serve"].parse_args(sys.argv[1:])
-args.quiet = True
-sys.exit(cmd_serve(args))
-"""
-
-
 def start_server(runs_dir: Path, threads: int | None) -> tuple[subprocess.Popen, str]:
     """`latentforge serve runs_dir --port 0 -q` in a subprocess; (process, its URL)."""
     env_threads = [] if threads is None else ["env", f"OMP_NUM_THREADS={threads}"]
-    cmd = [*env_threads, sys.executable, "-c", SERVE, str(runs_dir), "--port", "0"]
+    cmd = [*env_threads, sys.executable, "-m", "latentforge", "serve", str(runs_dir),
+           "--port", "0", "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     match = URL.search(line)

@@ -23,9 +23,8 @@ pytest.importorskip("fastapi_offline")
 from fastapi.testclient import TestClient  # noqa: E402
 
 import latentforge as lf  # noqa: E402
-from conftest import tiny_overrides  # noqa: E402
+from conftest import assert_one_error_line, tiny_overrides  # noqa: E402
 from latentforge import rundir  # noqa: E402
-from latentforge.errors import ConfigError, RunError  # noqa: E402
 from latentforge.serve import app as serve_app  # noqa: E402
 from latentforge.serve.app import create_app  # noqa: E402
 from latentforge.serve.cache import RunCache  # noqa: E402
@@ -368,33 +367,19 @@ def test_the_explorer_page_is_served_at_root(client, runs_dir, monkeypatch, tmp_
 # ----------------------------------------------------------------------------- CLI, server
 
 
-def _serve_args(*argv: str):
-    import argparse
-
-    from latentforge.cli.serve import add_serve
-
-    sub = argparse.ArgumentParser().add_subparsers(dest="command")
-    add_serve(sub.add_parser)
-    return sub._name_parser_map["serve"].parse_args(list(argv))
-
-
-def test_cli_errors_are_one_clear_line(runs_dir, tmp_path, monkeypatch):
-    from latentforge.cli.serve import cmd_serve
+def test_cli_errors_are_one_clear_line(cli, runs_dir, tmp_path, monkeypatch):
     from latentforge.serve import server
 
-    with pytest.raises(RunError, match="does not exist") as missing:
-        cmd_serve(_serve_args(str(tmp_path / "none")))
-    assert missing.value.exit_code == 2
+    code, _, err = cli(["serve", tmp_path / "none"])
+    assert code == 2 and assert_one_error_line(err, "does not exist")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
-        port = taken.getsockname()[1]
-        with pytest.raises(ConfigError, match="--port") as busy:
-            cmd_serve(_serve_args(str(runs_dir), "--port", str(port)))
-    assert busy.value.exit_code == 2 and "\n" not in str(busy.value)
+        code, out, err = cli(["serve", runs_dir, "--port", taken.getsockname()[1]])
+    assert code == 2 and out == "" and assert_one_error_line(err, "in use", "--port")
     monkeypatch.setattr(server, "PACKAGES", ("fastapi", "no_such_package_xyz"))
-    with pytest.raises(ConfigError, match=r"pip install 'latentforge\[serve\]'"):
-        cmd_serve(_serve_args(str(runs_dir)))
+    code, _, err = cli(["serve", runs_dir])
+    assert code == 2 and assert_one_error_line(err, "pip install 'latentforge[serve]'")
 
 
 def test_a_real_uvicorn_server_answers_on_localhost(runs_dir):
