@@ -1,7 +1,9 @@
 """Several processes, one run (training/distributed.py): torchrun on CPU with gloo.
 
 The multi-process tests launch real torchrun jobs on 127.0.0.1 (2 processes, tiny data):
-one launch with 2 processes, two launches acting as two nodes, and `train --nproc 2`.
+one launch with 2 processes, two launches acting as two nodes, and `train --nproc 2` (also
+with a rank that fails: one error line back); the launcher's handling of crashed ranks
+runs torchrun in the test process with `sh` as the ranks (cli/rank_errors.py).
 """
 from __future__ import annotations
 
@@ -189,3 +191,45 @@ def test_a_batch_that_does_not_split_gets_one_error_line(tmp_path):
     assert done.returncode != 0
     assert "train.batch_size = 15 is the global batch and must split evenly" in done.stderr
     assert not (tmp_path / "stacked_ae-book").exists()
+
+
+def test_an_error_in_the_ranks_comes_back_as_one_line_and_its_exit_code(tmp_path):
+    """Rank 0 finds the run locked by another process (RunBusy) once both ranks have joined
+    the process group; rank 1, whose collective breaks, stops quietly: the user gets rank
+    0's line alone and RunBusy's exit code 5 (not torchrun's 1 and failure summary)."""
+    from conftest import assert_one_error_line
+
+    with rundir.run_lock(tmp_path / "busy"):
+        done = _cli("train", "stacked_ae", *[a for o in TINY for a in ("--set", o)],
+                    "--runs-dir", str(tmp_path), "--name", "busy", "--nproc", "2", "-q")
+    assert done.returncode == 5, done.stderr[-3000:]
+    assert_one_error_line(done.stderr, f"'{tmp_path / 'busy'}' is being written by another")
+
+
+def test_the_launcher_keeps_torchruns_summary_for_a_crashed_rank(monkeypatch, capfd, caplog):
+    """torchrun in this process, `sh` as the ranks: a recorded error (rank 0) with the
+    other rank stopped by torchrun gives that one line and its code; a segfault (nothing
+    recorded) keeps torchrun's log lines and failure summary and exits 1."""
+    from latentforge.cli.rank_errors import RankError, accounted, first, launch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    known = ("printf '{\"rank\": %s, \"exit_code\": 5, \"message\": \"busy\", "
+             "\"time_ns\": 1}' $RANK > $LATENTFORGE_RANK_ERRORS/rank$RANK.json; exit 5")
+    cases = ((f"if [ $RANK = 0 ]; then {known}; else sleep 60; fi", 5),
+             ("if [ $RANK = 1 ]; then kill -SEGV $$$$; else sleep 60; fi", 1))  # $$ for sh
+    for script, code in cases:
+        capfd.readouterr()
+        caplog.clear()
+        assert launch(["--standalone", "--nproc-per-node=2", "--monitor-interval=0.05",
+                       "--no-python", "sh", "-c", script]) == code
+        err = capfd.readouterr().err
+        if code == 5:
+            assert err == "error: busy\n" and "elastic" not in caplog.text  # no log line
+        else:
+            assert "error:" not in err and "SIGSEGV" in err and "sh FAILED" in err, err
+            assert "failed (exitcode: -11)" in caplog.text  # torchrun's log line, kept
+    assert "LATENTFORGE_RANK_ERRORS" not in os.environ
+    errors = [RankError(1, 2, "peer", 1, consequence=True), RankError(0, 5, "busy", 2),
+              RankError(2, 3, "later", 3)]
+    assert first(errors).message == "busy"  # the first error that is not a consequence
+    assert accounted({0: 5, 1: 2, 2: -15}, errors) and not accounted({0: 5, 1: -11}, errors)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from latentforge.cli.common import add_config_args, print_metrics
+from latentforge.cli.rank_errors import peers_checked
 from latentforge.errors import LatentforgeError
 
 
@@ -50,9 +51,10 @@ def add_train(add) -> None:
     p.add_argument("--tensorboard", action="store_true", help="also log the epoch metrics "
                    "to RUN/tensorboard (needs: pip install 'latentforge[tensorboard]')")
     p.add_argument("--nproc", type=int, metavar="N", help="train in N processes on this "
-                   "machine: runs `torchrun --standalone --nproc-per-node N -m latentforge "
-                   "train ...` (train.batch_size stays the global batch; see README, "
-                   "Scaling out)")
+                   "machine: this process runs torchrun, as `torchrun --standalone "
+                   "--nproc-per-node N -m latentforge train ...` would (train.batch_size "
+                   "stays the global batch; an error in the processes comes back as one "
+                   "error line with its exit code; see README, Scaling out)")
 
 
 def _train_overrides(args) -> list[str]:
@@ -73,7 +75,6 @@ def cmd_train(args) -> int:
     from latentforge import api, rundir
     from latentforge.config import apply_override, build_config
     from latentforge.training.distributed import World
-    from latentforge.viz.run_figures import write_figures
 
     world = World.from_env()
     overrides = _train_overrides(args)
@@ -92,6 +93,15 @@ def cmd_train(args) -> int:
         cfg = build_config(args.model, args.recipe, args.config, overrides)
     if args.nproc is not None:
         return _launch(args.nproc, args.argv, world, cfg)
+    with peers_checked(world):  # under torchrun: another rank's error stops this one
+        return _train(args, cfg, overrides, run_dir, world)
+
+
+def _train(args, cfg, overrides: list[str], run_dir: Path, world) -> int:
+    """Train (or resume) the run; rank 0 writes its figures and prints the summary."""
+    from latentforge import api, rundir
+    from latentforge.viz.run_figures import write_figures
+
     if args.resume:
         done = rundir.checkpoint_epoch(run_dir)
         run = api.train(args.model, overrides=overrides, run_dir=run_dir, resume=True)
@@ -113,11 +123,11 @@ def cmd_train(args) -> int:
 
 
 def _launch(nproc: int, argv: list[str], world, cfg) -> int:
-    """`train ... --nproc N`: the same command in N processes under torchrun, once the
-    config (validated, its global batch split over N) is known to be usable."""
-    import subprocess
-    import sys
-
+    """`train ... --nproc N`: the same command in N processes, under torchrun run in this
+    process (cli/rank_errors.py: a rank's error comes back as one line and its exit
+    code), once the config (validated, its global batch split over N) is known to be
+    usable."""
+    from latentforge.cli.rank_errors import launch
     from latentforge.training.distributed import World, check_batch
 
     if world.distributed:
@@ -127,9 +137,7 @@ def _launch(nproc: int, argv: list[str], world, cfg) -> int:
     cfg.validate()
     check_batch(cfg.train.batch_size, World(0, nproc))
     rest = _without_nproc(argv)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", "-m", "latentforge", *rest]
-    return subprocess.call(cmd)
+    return launch(["--standalone", f"--nproc-per-node={nproc}", "-m", "latentforge", *rest])
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

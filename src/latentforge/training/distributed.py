@@ -4,7 +4,8 @@ torchrun starts one process per rank and gives each RANK, LOCAL_RANK, WORLD_SIZE
 MASTER_ADDR and MASTER_PORT in its environment; `World.from_env()` reads them (a plain
 `python`/`latentforge` process is the one-rank world, which changes nothing). `setup`
 joins the process group: gloo on CPU, NCCL on CUDA (each rank on cuda:LOCAL_RANK), and
-leaves it when the process exits.
+leaves it when the process exits: with the other ranks (a barrier), or at once when this
+rank stops on an error (`failing`).
 
 What the engine does with a world of N ranks (training/engine.py):
 - Every rank draws the same seeded permutation of the training split; each global batch
@@ -95,12 +96,28 @@ def setup(world: World, device: torch.device) -> torch.device:
     return device
 
 
+_failing = False
+
+
+def failing() -> None:
+    """This rank stops on an error: at exit it leaves the process group without waiting
+    for the others, which may be inside another collective that a barrier would not
+    match (they see the connection close, and torchrun stops them)."""
+    global _failing
+    _failing = True
+
+
 def _leave() -> None:
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        dist.barrier()  # every rank leaves together: no peer vanishes mid-connection
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    if not _failing:
+        try:
+            dist.barrier()  # every rank leaves together: no peer vanishes mid-connection
+        except RuntimeError:  # a peer already left on an error; its own message says why
+            pass
+    dist.destroy_process_group()
 
 
 def check_batch(batch_size: int, world: World, what: str = "train.batch_size") -> None:
