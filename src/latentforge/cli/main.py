@@ -13,7 +13,7 @@ import sys
 
 from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, featurenet
 from latentforge.cli import generative, growth, serve
-from latentforge.cli import representation, train
+from latentforge.cli import rank_errors, representation, train
 from latentforge.errors import LatentforgeError
 
 EXAMPLES = """examples:
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except LatentforgeError as exc:  # 2 bad input, 3 diverged, 4 resources, 5 busy run
-        print(f"error: {exc}", file=sys.stderr)
+        if not rank_errors.record(exc):  # under train --nproc the launcher prints it
+            print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         from latentforge.errors import os_error
 
         error = os_error(exc)
-        print(f"error: {error}", file=sys.stderr)
+        if not rank_errors.record(error):
+            print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
