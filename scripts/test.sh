@@ -4,4 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# One pytest worker per CPU (pytest-xdist), each test file on one worker (its fixtures
+# built once), one torch thread per worker unless OMP_NUM_THREADS says otherwise;
+# LATENTFORGE_TEST_WORKERS=0 runs everything in this process.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+exec .venv/bin/python -m pytest -q -p no:cacheprovider \
+  -n "${LATENTFORGE_TEST_WORKERS:-auto}" --dist loadfile "$@"
