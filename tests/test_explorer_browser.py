@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="no Chromium binary (chromium or chromium-browser)")
 
 TIMEOUT_MS = 15_000  # each wait in the page; tiny runs answer in milliseconds
-SHOT_RUN = "screenshot-run"
+SHOT_SOURCE = os.environ.get("LATENTFORGE_SCREENSHOT_RUN")
+SHOT_RUN = Path(SHOT_SOURCE).name if SHOT_SOURCE else "conv_ae"
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,11 @@ def runs_dir(tmp_path_factory):
                  run_dir=runs / "cdcgan")
     finally:
         torch.set_num_threads(threads)
-    if os.environ.get("LATENTFORGE_SCREENSHOT_RUN"):
-        shutil.copytree(os.environ["LATENTFORGE_SCREENSHOT_RUN"], runs / SHOT_RUN)
+    if SHOT_SOURCE:
+        if SHOT_RUN in ("conv_ae", "dcgan", "cdcgan"):
+            pytest.fail(f"LATENTFORGE_SCREENSHOT_RUN: rename {SHOT_SOURCE}: the test's own "
+                        "runs use that name")
+        shutil.copytree(SHOT_SOURCE, runs / SHOT_RUN)
     return runs
 
 
@@ -306,7 +310,7 @@ def test_api_errors_are_shown_in_the_page(page):
 def test_screenshot(page, server, tmp_path):
     """The README's picture: a run after two uploads of its own test items, a slider moved,
     an interpolation and a map. Written to LATENTFORGE_SCREENSHOT when that is set."""
-    run = SHOT_RUN if os.environ.get("LATENTFORGE_SCREENSHOT_RUN") else "conv_ae"
+    run = SHOT_RUN  # the tiny conv_ae unless LATENTFORGE_SCREENSHOT_RUN names another
     choose(page, run)
 
     def item(index: int) -> bytes:

@@ -48,16 +48,16 @@ function ticks(lo, hi, count = 4) {
 /** Bars of one codings vector around a zero line; each bar's tooltip names its value. */
 export function barChart(values, { width = 640, height = 150 } = {}) {
   const pad = { left: 44, right: 8, top: 8, bottom: 18 };
-  const max = Math.max(1e-6, ...values.map((v) => Math.abs(v)));
-  const hasNegative = values.some((v) => v < 0);
+  const top = Math.max(0, ...values);       // the zero line sits where the range puts it
+  const bottom = Math.max(0, ...values.map((v) => -v));
   const plotH = height - pad.top - pad.bottom;
-  const zeroY = pad.top + (hasNegative ? plotH / 2 : plotH);
-  const scale = (hasNegative ? plotH / 2 : plotH) / max;
+  const scale = plotH / Math.max(1e-6, top + bottom);
+  const zeroY = pad.top + top * scale;
   const slot = Math.min(40, (width - pad.left - pad.right) / values.length); // few codings: narrow bars
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart bars" });
   const right = pad.left + values.length * slot;
   chart.append(svg("line", { x1: pad.left, x2: right, y1: zeroY, y2: zeroY, class: "axis" }));
-  for (const v of hasNegative ? [max, 0, -max] : [max, 0]) {
+  for (const v of [top, 0, -bottom].filter((v) => v === 0 || Math.abs(v) * scale >= 12)) {
     chart.append(svg("text", { x: pad.left - 6, y: zeroY - v * scale + 4, class: "tick", "text-anchor": "end" }, fmt(v)));
   }
   values.forEach((v, i) => {

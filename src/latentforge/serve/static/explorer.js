@@ -66,13 +66,17 @@ function showRunInfo(run) {
   );
 }
 
-/** Pixel images are shown scaled by a whole factor, about 120 px (thumbnails 60 px). */
+/** Pixel images are shown scaled by a whole factor, about 120 px (thumbnails 60 px); their
+ *  size is set before they load, so nothing moves when they arrive. */
 function sizeImages(shape) {
   const [h, w] = shape.length === 3 ? shape.slice(1) : [1, 1];
   const side = Math.max(h, w);
   const root = document.documentElement.style;
-  root.setProperty("--big-w", `${w * Math.max(1, Math.round(120 / side))}px`);
-  root.setProperty("--thumb-w", `${w * Math.max(1, Math.round(60 / side))}px`);
+  for (const [name, target] of [["big", 120], ["thumb", 60]]) {
+    const scale = Math.max(1, Math.round(target / side));
+    root.setProperty(`--${name}-w`, `${w * scale}px`);
+    root.setProperty(`--${name}-h`, `${h * scale}px`);
+  }
 }
 
 function start() {

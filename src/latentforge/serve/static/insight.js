@@ -71,7 +71,8 @@ function placeTip(event) {
   const x = event.clientX - box.left;
   const y = event.clientY - box.top;
   tip.style.left = `${x + 14 + tip.offsetWidth > box.width ? x - 14 - tip.offsetWidth : x + 14}px`;
-  tip.style.top = `${Math.max(0, y - tip.offsetHeight / 2)}px`;
+  const lowest = box.height - tip.offsetHeight; // inside the frame, over the legend never
+  tip.style.top = `${Math.max(0, Math.min(lowest, y - tip.offsetHeight / 2))}px`;
 }
 
 // The learning curves
