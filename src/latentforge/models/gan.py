@@ -217,14 +217,17 @@ class GAN(Model):
         return torch.cat([fresh, self.to_model(old)]), fake_labels, n - n_old
 
     def _d_step(self, real, labels, fake, fake_labels, step):
-        """Phase 1: one optimizer step of D on its loss plus the weighted penalties. Returns
-        (loss terms, D's scores of the fakes)."""
+        """Phase 1: one optimizer step of D on its loss plus the weighted penalties, whose
+        input gradients are taken at the stepper's loss scale (16-mixed; 1.0 otherwise).
+        Returns (loss terms, D's scores of the fakes)."""
         d_real, d_fake = self.score(real, labels), self.score(fake, fake_labels)
         terms = self.adversarial_loss.d_loss(d_real, d_fake)
         def critic(xh: Tensor) -> Tensor:
             return self.score(xh, labels)
 
-        for name, (weight, value) in self.adversarial_loss.penalties(critic, real, fake).items():
+        scale = 1.0 if step.precision is None else step.precision.loss_scale()
+        penalties = self.adversarial_loss.penalties(critic, real, fake, scale)
+        for name, (weight, value) in penalties.items():
             terms[name] = value
             terms["d_loss"] = terms["d_loss"] + weight * value
         step.step("discriminator", terms["d_loss"])

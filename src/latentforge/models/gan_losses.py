@@ -23,7 +23,13 @@ so `d_real_acc` / `d_fake_acc` are the shares of reals / fakes on the right side
   E[||grad_x D(x)||^2] on reals; G: mean softplus(-D(G(z))).
 
 The gradient penalties need per-sample scores; minibatch discrimination couples them across
-the batch, so those losses refuse it (`check`).
+the batch, so those losses refuse it (`check`). Under train.precision=16-mixed they take
+their input gradients at the gradient scaler's loss scale and unscale them (torch's AMP
+recipe for gradient penalties; `_input_gradient`), so float16 does not flush small ones to
+0: the penalty is its true value, and D's loss is scaled once, by the Stepper. A scaled
+input gradient that overflows gives the penalty a NaN gradient, so the scaler skips D's
+step and lowers its scale, and the value float16 gives without scaling, so the reported
+number stays finite (`_penalty`). At scale 1.0 (float32, bf16) nothing is scaled.
 """
 from __future__ import annotations
 
@@ -51,19 +57,67 @@ def random_interpolates(real: Tensor, fake: Tensor,
     return alpha * real + (1 - alpha) * fake, alpha
 
 
-def _input_gradient(critic: Critic, x: Tensor) -> Tensor:
+def _input_gradient(critic: Critic, x: Tensor, scale: float = 1.0) -> Tensor:
     """grad_x of sum(critic(x)) (B, ...), differentiable w.r.t. the critic's weights. The
     critic runs eagerly even when it is compiled (train.compile): a compiled graph cannot
-    be differentiated twice."""
+    be differentiated twice.
+
+    scale: 1.0, no scaling (float32 and bf16); else 16-mixed's loss scale S
+    (`Precision.loss_scale`): torch's AMP recipe for gradient penalties. The gradient is
+    taken of S * mean(critic(x)) in float32, so the float16 backward carries the per-sample
+    scale S / B that D's loss (a batch mean) gets, and keeps gradients that would underflow
+    unscaled; it is multiplied back by B / S in float32. Where it overflowed, it is inf/NaN.
+    (S * sum would carry S itself, B times more than D's loss: the scaler's first scale,
+    2^16, is above float16's largest number, and the scale it settles at would be set by
+    the penalty's pass, lower for every loss.)
+    """
     x = x.detach().requires_grad_(True)
     with torch.compiler.set_stance("force_eager"):
-        score = critic(x).sum()
-    (grad,) = torch.autograd.grad(score, x, create_graph=True)
-    return grad
+        score = critic(x)
+    if scale == 1.0:
+        (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
+        return grad
+    (grad,) = torch.autograd.grad(score.float().mean() * scale, x, create_graph=True)
+    return grad.float() * (len(x) / scale)
+
+
+class _NaNGradient(torch.autograd.Function):
+    """The value of `shown` with a NaN gradient into `value`'s graph."""
+
+    @staticmethod
+    def forward(ctx, value: Tensor, shown: Tensor) -> Tensor:
+        return shown.clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return torch.full_like(grad, float("nan")), None
+
+
+def _penalty(of_gradient: Callable[[Tensor], Tensor], critic: Critic, x: Tensor,
+             scale: float) -> Tensor:
+    """of_gradient(the input gradient of critic at x) taken at the loss `scale`. Where the
+    scaled gradient overflowed, the result has the value taken without scaling and a NaN
+    gradient: the gradient scaler skips D's step and lowers its scale, as for any overflow,
+    and the reported penalty stays finite (the engine stops a run whose loss is not). That
+    costs a second pass through D (its dropout included) on such steps only; checking for
+    them waits for the device."""
+    value = of_gradient(_input_gradient(critic, x, scale))
+    if scale == 1.0 or bool(torch.isfinite(value)):
+        return value
+    return _NaNGradient.apply(value, of_gradient(_input_gradient(critic, x)).detach())
+
+
+def _gp_of_gradient(grad: Tensor) -> Tensor:
+    norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + GP_EPS)
+    return (norm - 1).pow(2).mean()
+
+
+def _r1_of_gradient(grad: Tensor) -> Tensor:
+    return grad.flatten(1).pow(2).sum(1).mean()
 
 
 def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor,
-                     generator: torch.Generator | None = None) -> Tensor:
+                     generator: torch.Generator | None = None, scale: float = 1.0) -> Tensor:
     """WGAN-GP penalty (Gulrajani et al. 2017, eq. 3): mean over the batch of
     (||grad_x_hat critic(x_hat)||_2 - 1)^2 at random interpolates x_hat of real and fake.
 
@@ -72,19 +126,18 @@ def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor,
     real, fake: (B, ...). The norm runs over all non-batch axes (the flattened sample) and
     is sqrt(sum g^2 + 1e-12), so it has a finite gradient even where g = 0. The graph is
     kept (create_graph=True): the penalty is differentiable w.r.t. the critic's weights.
-    Returns a scalar tensor.
+    scale: 16-mixed's loss scale, which the input gradient is taken at (`_input_gradient`,
+    `_penalty`); 1.0: none. Returns a scalar tensor.
     """
     x_hat, _ = random_interpolates(real.detach(), fake.detach(), generator)
-    grad = _input_gradient(critic, x_hat)
-    norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + GP_EPS)
-    return (norm - 1).pow(2).mean()
+    return _penalty(_gp_of_gradient, critic, x_hat, scale)
 
 
-def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
+def r1_penalty(critic: Critic, real: Tensor, scale: float = 1.0) -> Tensor:
     """R1 (Mescheder et al. 2018, eq. 9, without the gamma / 2): E[||grad_x D(x)||^2] over
     the reals (B, ...), the squared norm over all non-batch axes; a scalar, differentiable
-    w.r.t. the critic's weights. Same per-sample rule as `gradient_penalty`."""
-    return _input_gradient(critic, real).flatten(1).pow(2).sum(1).mean()
+    w.r.t. the critic's weights. Same per-sample rule and `scale` as `gradient_penalty`."""
+    return _penalty(_r1_of_gradient, critic, real, scale)
 
 
 def _sign_accuracy(d_real: Tensor, d_fake: Tensor) -> dict[str, Tensor]:
@@ -112,10 +165,11 @@ class AdversarialLoss:
         """G's loss from D's scores (B,) of G's fakes."""
         raise NotImplementedError
 
-    def penalties(self, critic: Critic, real: Tensor,
-                  fake: Tensor) -> dict[str, tuple[float, Tensor]]:
+    def penalties(self, critic: Critic, real: Tensor, fake: Tensor,
+                  scale: float = 1.0) -> dict[str, tuple[float, Tensor]]:
         """D's extra terms in training: name -> (weight, value); d_loss adds weight * value
-        and the value is reported under its name."""
+        and the value is reported under its name. scale: the loss scale their input
+        gradients are taken at (16-mixed; `_input_gradient`)."""
         return {}
 
 
@@ -166,8 +220,9 @@ class WGANGPLoss(AdversarialLoss):
     def g_loss(self, d_fake):
         return -d_fake.mean()
 
-    def penalties(self, critic, real, fake):
-        return {"gradient_penalty": (self.cfg.gp_weight, gradient_penalty(critic, real, fake))}
+    def penalties(self, critic, real, fake, scale=1.0):
+        return {"gradient_penalty": (self.cfg.gp_weight,
+                                     gradient_penalty(critic, real, fake, scale=scale))}
 
 
 class HingeLoss(AdversarialLoss):
@@ -201,10 +256,10 @@ class LogisticR1Loss(AdversarialLoss):
     def g_loss(self, d_fake):
         return F.softplus(-d_fake).mean()
 
-    def penalties(self, critic, real, fake):
+    def penalties(self, critic, real, fake, scale=1.0):
         if self.cfg.r1_gamma == 0:
             return {}
-        return {"r1_penalty": (self.cfg.r1_gamma / 2, r1_penalty(critic, real))}
+        return {"r1_penalty": (self.cfg.r1_gamma / 2, r1_penalty(critic, real, scale))}
 
 
 ADVERSARIAL_LOSSES: dict[str, type[AdversarialLoss]] = {

@@ -7,14 +7,17 @@ scaler of one run, for a precision and a device.
 - "16-mixed": float16 autocast and a `torch.amp.GradScaler`: the loss is multiplied by the
   scale before backpropagation, the gradients are divided by it before clipping and the
   step, a step whose gradients are not finite is skipped, and the scale is updated once
-  per engine batch (a GAN steps two optimizers on one batch). The engine refuses it on a
-  device that is not CUDA (training/device.py).
+  per engine batch (a GAN steps two optimizers on one batch). `loss_scale` gives the
+  current scale to the GAN gradient penalties, which take their input gradients at it
+  (models/gan_losses.py). The engine refuses it on a device that is not CUDA
+  (training/device.py).
 
 Autocast only: weights, gradients and optimizer states stay float32, and models never see
-the precision. The engine owns one `Precision` and gives it to the `Stepper` (the one
-optimizer-step path, training/step.py); the checkpoint keeps the scaler's state in its
-state.json (training/checkpoint.py, given the stepper's `Precision` as it is given the
-schedule and the average).
+the precision (but for the GANs' penalties asking the stepper's for its `loss_scale`). The
+engine owns one `Precision` and gives it to the `Stepper` (the one optimizer-step path,
+training/step.py); the checkpoint keeps the scaler's state in its state.json
+(training/checkpoint.py, given the stepper's `Precision` as it is given the schedule and
+the average).
 """
 from __future__ import annotations
 
@@ -75,6 +78,12 @@ class Precision:
             loss = self.scaler.scale(loss)
         with torch.autocast(self.device_type, enabled=False):
             loss.backward()
+
+    def loss_scale(self) -> float:
+        """The scaler's current scale (the factor `backward` multiplies the loss by), 1.0
+        without a scaler. Reading it waits for the device (one sync, as the scaler's own
+        step does)."""
+        return 1.0 if self.scaler is None else self.scaler.get_scale()
 
     def unscale(self, opt: torch.optim.Optimizer) -> None:
         """Divide `opt`'s gradients by the scale (before clipping them); no-op unscaled."""
