@@ -45,6 +45,9 @@ def runs_dir(tmp_path_factory):
 
     import latentforge as lf
 
+    if SHOT_RUN in ("dcgan", "cdcgan") or (SHOT_SOURCE and SHOT_RUN == "conv_ae"):
+        pytest.fail(f"LATENTFORGE_SCREENSHOT_RUN={SHOT_SOURCE}: the test's own runs use the "
+                    f"name {SHOT_RUN!r}; copy the run under another name")
     runs = tmp_path_factory.mktemp("explorer") / "runs"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -56,9 +59,6 @@ def runs_dir(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     if SHOT_SOURCE:
-        if SHOT_RUN in ("conv_ae", "dcgan", "cdcgan"):
-            pytest.fail(f"LATENTFORGE_SCREENSHOT_RUN: rename {SHOT_SOURCE}: the test's own "
-                        "runs use that name")
         shutil.copytree(SHOT_SOURCE, runs / SHOT_RUN)
     return runs
 

@@ -9,15 +9,18 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 16;          // sliders shown at a time
 const SEED_MAX = 2 ** 31 - 1;
 
-const sliders = { codings: [], base: [], page: 0, range: 3, sequence: 0 };
+const sliders = { codings: [], base: [], source: "", page: 0, range: 3, sequence: 0 };
 
 export function setupLatent() {
   $("sliders-from-seed").addEventListener("click", () => slidersFromSeed());
   $("sliders-from-encoded").addEventListener("click", () => {
     const last = state.encoded[state.encoded.length - 1];
     if (last) startSliders(last.codings, "the last encoded image");
+    else $("sliders-source").textContent = "No image encoded yet: draw or upload one first.";
   });
-  $("sliders-reset").addEventListener("click", () => startSliders(sliders.base, sliders.source));
+  $("sliders-reset").addEventListener("click", () => {
+    if (sliders.base.length) startSliders(sliders.base, sliders.source);
+  });
   $("sliders-prev").addEventListener("click", () => turnPage(-1));
   $("sliders-next").addEventListener("click", () => turnPage(+1));
   $("slider-label").addEventListener("change", () => decodeSoon());
