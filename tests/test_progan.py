@@ -315,3 +315,14 @@ def test_growth_command(tmp_path, cli):
     gan = lf.train(make_tiny_cfg("gan", epochs=1), run_dir=tmp_path / "g")
     code, _, err = cli(["growth", str(gan.path)])
     assert code == 2 and assert_one_error_line(err, "holds a gan", "progan")
+
+
+def test_blend_takes_a_fade_whose_two_outputs_autocast_left_in_different_dtypes():
+    # CUDA float16 autocast leaves one side of a fade in float16, the other in float32
+    from latentforge.models.progan_nets import blend
+
+    old, new = torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.float16)
+    out = blend(old, new, 0.25)
+    assert out.dtype == torch.float32 and torch.allclose(out, torch.full((2, 3), 0.25))
+    same = torch.rand(2, 3)
+    assert torch.equal(blend(old, same, 1.0), same)  # alpha 1: the new level exactly

@@ -70,7 +70,8 @@ def blend(old: Tensor, new: Tensor, alpha: float) -> Tensor:
     alpha), not a product."""
     if torch.compiler.is_compiling():
         return old + (new - old) * alpha
-    return torch.lerp(old, new, alpha)
+    dtype = torch.promote_types(old.dtype, new.dtype)  # autocast may leave one in float16
+    return torch.lerp(old.to(dtype), new.to(dtype), alpha)
 
 class GrowingGenerator(nn.Module):
     """G for `n_levels` resolutions (4 ... 4 * 2^(n_levels - 1)) and `image_channels`."""
