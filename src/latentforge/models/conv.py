@@ -59,7 +59,8 @@ class ConvAEConfig:
         in training only, as `DenseAEConfig` (book's denoising section, applied to a conv AE
         it is a denoising conv autoencoder).
     channels_last: run the network in channels-last memory format (a speed option; same
-        math; measured in benchmarks/epoch_times.py and the README).
+        math; measured in benchmarks/epoch_times.py and the README); not while
+        train.compile compiles it (`compile_networks`).
     """
 
     filters: tuple[int, ...] = (16, 32, 64)
@@ -96,6 +97,7 @@ class ConvAutoencoder(Autoencoder):
         self.code_shape = (cfg.filters[-1], *sizes[-1])
         self.encoder = self._encoder(cfg, channels)
         self.decoder = self._decoder(cfg, channels, sizes)
+        self._compiling = False
 
     def init_weights(self) -> None:
         """Keras init, then the channels-last memory format (after: the random fill of a
@@ -103,6 +105,17 @@ class ConvAutoencoder(Autoencoder):
         super().init_weights()
         if self.cfg.channels_last:
             self.to(memory_format=torch.channels_last)
+
+    def compile_networks(self, backend: str | None) -> None:
+        """train.compile: compiled in the default (NCHW) memory format, then channels-last
+        again. Inductor lays out convolutions itself, and on CUDA (torch 2.11) its graphs
+        of this model in channels-last fail a stride check (measured on an H200; NCHW
+        compiled trains as eager does)."""
+        super().compile_networks(backend)
+        self._compiling = backend is not None
+        channels_last = self.cfg.channels_last and not self._compiling
+        self.to(memory_format=torch.channels_last if channels_last
+                else torch.contiguous_format)
 
     @staticmethod
     def _encoder(cfg: ConvAEConfig, channels: int) -> nn.Sequential:
@@ -121,7 +134,9 @@ class ConvAutoencoder(Autoencoder):
         return c * h * w
 
     def _prepare(self, x: Tensor) -> Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+        if self.cfg.channels_last and not self._compiling:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def encode(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W) in [0, 1] -> codings (B, coding_dim)."""
