@@ -356,7 +356,17 @@ def _export(module, names: list[str], output: str, example: tuple, exporter: str
         onnx_program = torch.onnx.export(program, input_names=names, output_names=[output],
                                          opset_version=OPSET, dynamo=True, optimize=False,
                                          report=False, verify=False)
-        return onnx_program.model_proto.SerializeToString()
+        return _batch_named(onnx_program.model_proto).SerializeToString()
+
+
+def _batch_named(proto):
+    """`proto` with its batch axis named "batch" (torch.export calls it s0, s6, ...)."""
+    symbol = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if symbol and dim.dim_param == symbol:
+                dim.dim_param = "batch"
+    return proto
 
 
 @contextlib.contextmanager
