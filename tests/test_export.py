@@ -62,7 +62,6 @@ def cli(capsys, monkeypatch):
     from latentforge.cli import export as export_cli
 
     cli_main = importlib.import_module("latentforge.cli.main")
-
     if "export" not in cli_main.COMMANDS:
         monkeypatch.setattr(cli_main, "ADDERS", (*cli_main.ADDERS, export_cli.add_export))
         monkeypatch.setitem(cli_main.COMMANDS, "export", export_cli.cmd_export)
@@ -170,6 +169,14 @@ def test_every_part_runs_in_onnxruntime_like_pytorch(case, trained, tmp_path):
         assert parts["generator"]["truncation"] == PSI and parts["decoder"]["truncation"] == 1
     if "encoder" in parts:
         assert parts["encoder"]["inputs"][0]["range"] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("case, parts", [("stacked_ae", ["encoder", "decoder"]),
+                                         ("vae", ["encoder", "decoder", "generator"]),
+                                         ("gan", ["decoder", "generator"])])
+def test_the_parts_follow_the_capabilities(case, parts, trained):
+    """An autoencoder has no generator, a GAN no encoder, a VAE all three."""
+    assert ex.exportable_parts(trained(case).model) == parts
 
 
 def test_a_vae_encoder_gives_the_posterior_mean(trained, tmp_path):
