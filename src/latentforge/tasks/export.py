@@ -390,7 +390,6 @@ def check_graph(data: bytes, module, model, names: list[str]) -> tuple[float, fl
     `module` (in eval mode) gives two answers to one input: no graph can match it."""
     import copy
 
-    import numpy as np
     import onnxruntime
     import torch
 
