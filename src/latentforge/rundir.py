@@ -43,7 +43,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # Everything a run and the commands on it write (names or glob patterns); `clear_run`
 # removes these and nothing else.
 RUN_OUTPUTS = (CONFIG, METRICS, WEIGHTS, STATE_DIR, "figures", "tensorboard", "report.html",
-               "evaluation.json", "probes.json", "anomalies.csv", "reconstructions.csv",
+               "onnx", "evaluation.json", "probes.json", "anomalies.csv", "reconstructions.csv",
                "codings-*.npy",
                "pretrain-*.json", f".{WEIGHTS}.*.tmp", f".{CONFIG}.*.tmp", f".{METRICS}.*.tmp")
 

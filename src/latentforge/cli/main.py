@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, featurenet
+from latentforge.cli import anomalies, autoencoder_tools, chapter, evaluate, export, featurenet
 from latentforge.cli import generative, growth, serve
 from latentforge.cli import rank_errors, representation, train
 from latentforge.errors import LatentforgeError
@@ -45,6 +45,7 @@ EXAMPLES = """examples:
   latentforge benchmark one-class --model conv_ae --seeds 0 1 2
   latentforge chapter --quick                   # the whole chapter in < 10 min
   latentforge serve runs                        # HTTP API + web explorer on 127.0.0.1:8000
+  latentforge export runs/vae-book --format onnx  # encoder/decoder/generator as ONNX
 """
 
 # Every command's parser adder, in the order `latentforge --help` lists them.
@@ -54,13 +55,13 @@ ADDERS = (train.add_models, train.add_config, train.add_train, evaluate.add_eval
           representation.add_map, representation.add_top_activations,
           representation.add_probe, representation.add_search,
           representation.add_pretrain, generative.add_generate, generative.add_interpolate,
-          generative.add_arithmetic, generative.add_style_mix, growth.add_growth,
+          generative.add_arithmetic, generative.add_style_mix, growth.add_growth, export.add_export,
           anomalies.add_anomalies, anomalies.add_benchmark, featurenet.add_featurenet,
           evaluate.add_report,
           chapter.add_chapter, serve.add_serve)
 COMMANDS = {**train.COMMANDS, **evaluate.COMMANDS, **autoencoder_tools.COMMANDS,
             **representation.COMMANDS, **generative.COMMANDS, **anomalies.COMMANDS,
-            **chapter.COMMANDS, **featurenet.COMMANDS, **growth.COMMANDS,
+            **chapter.COMMANDS, **featurenet.COMMANDS, **growth.COMMANDS, **export.COMMANDS,
             **serve.COMMANDS}
 
 
