@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_error_line
+from conftest import assert_one_error_line, run_cli
 from latentforge.registry import names
 
 TINY = ["--data", "digits", "--set", "model.hidden=[16,4]", "--set", "data.limit_train=96",
@@ -403,3 +403,23 @@ def test_real_process_error_is_one_line(tmp_path):
                    cwd=tmp_path)
     assert done.returncode == 2
     assert_one_error_line(done.stderr, "should be int")
+
+
+def test_ctrl_c_is_one_line_and_a_launched_rank_leaves_it_to_its_launcher(
+        monkeypatch, capsys):
+    import sys
+
+    from latentforge.cli import rank_errors
+
+    cli_main = sys.modules["latentforge.cli.main"]  # the module (the package exports main())
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli_main.COMMANDS, "models", interrupted)
+    monkeypatch.delenv(rank_errors.ENV, raising=False)
+    code, _, err = run_cli(["models"], capsys)
+    assert code == 130 and err.strip() == "interrupted"
+    monkeypatch.setenv(rank_errors.ENV, "/nonexistent")  # a rank under train --nproc
+    code, _, err = run_cli(["models"], capsys)
+    assert code == 130 and err == ""

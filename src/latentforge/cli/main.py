@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
+        if not rank_errors.launched():  # under train --nproc the launcher says it once
+            print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
         return 130
 

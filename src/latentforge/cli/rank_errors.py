@@ -83,6 +83,12 @@ def record(exc: LatentforgeError) -> bool:
     return True
 
 
+def launched() -> bool:
+    """True in a rank that train --nproc's launcher started (LATENTFORGE_RANK_ERRORS set):
+    the launcher speaks for it, e.g. prints the one `interrupted` line of a Ctrl-C."""
+    return bool(os.environ.get(ENV))
+
+
 @contextmanager
 def peers_checked(world):
     """Around a rank's work under torchrun (`world`, a training.distributed.World): on
