@@ -40,9 +40,9 @@ def check_backend(backend: str, device) -> None:
 
     known = torch._dynamo.list_backends(exclude_tags=())
     if backend not in known:
-        raise ConfigError(f"Unknown train.compile_backend '{backend}'. Available: "
-                          f"{', '.join(b for b in ('inductor', 'aot_eager', 'eager') if b in known)}"
-                          " (or another of torch._dynamo.list_backends())")
+        usual = ", ".join(b for b in ("inductor", "aot_eager", "eager") if b in known)
+        raise ConfigError(f"Unknown train.compile_backend '{backend}'. Available: {usual} "
+                          "(or another of torch._dynamo.list_backends())")
     if backend == "inductor" and device.type == "cpu" and _cxx_compiler() is None:
         raise ConfigError("train.compile with the inductor backend needs a C++ compiler on "
                           "the CPU, and none was found (apt install g++, or set CXX); or set "
