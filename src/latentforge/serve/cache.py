@@ -5,8 +5,8 @@ with what is costly to compute from it (`Entry.memo`: the test split's codings, 
 anomaly threshold, maps), at most `max_models` runs at a time (the least recently used
 goes first). A run whose files changed since it was loaded (config.json, the weights,
 the newest-checkpoint pointer: mtime, size) is loaded again on its next request, so a run
-still training is served at its newest checkpoint. A run's summary (GET /api/runs) is kept apart, per
-version of its files, so listing many runs does not keep reloading them.
+still training is served at its newest checkpoint. A run's summary (GET /api/runs) is
+kept apart, per version of its files, so listing many runs does not keep reloading them.
 """
 from __future__ import annotations
 

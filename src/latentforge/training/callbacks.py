@@ -74,9 +74,9 @@ class RunLog(Callback):
 
 class Checkpointer(Callback):
     """A checkpoint after every epoch (training/checkpoint.py); on resume, the newest one
-    restores the model, optimizers, RNG states, schedule, average and gradient scaler. Several processes
-    (training/distributed.py): every rank restores from it (its own RNG state); rank 0
-    writes it, with every rank's RNG state gathered."""
+    restores the model, optimizers, RNG states, schedule, average and gradient scaler.
+    Several processes (training/distributed.py): every rank restores from it (its own RNG
+    state); rank 0 writes it, with every rank's RNG state gathered."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
