@@ -59,16 +59,16 @@ def search(run, query: str | Path | None = None, index: int = 0, split: str = "t
     import torch
 
     from latentforge.evaluation.capabilities import require
-    from latentforge.evaluation.search import nearest, retrieval_precision, split_codings
+    from latentforge.evaluation.search import retrieval_precision, split_codings
 
     require(run, "hash" if distance == "hamming" else "encode", f"search --metric {distance}")
     x, name = query_item(run, query, index, split)
     data = run.split(db)
     db_codes = split_codings(run, db)
-    idx, dist = nearest(run.encode(x[None]), db_codes, k, distance)
-    idx = idx[0]
-    result = SearchResult(name, db, distance, len(data), idx.tolist(), dist[0].tolist(),
-                          [class_name(data, i) for i in idx.tolist()],
+    found = nearest_items(run, x, k, db, distance, db_codes)
+    idx = torch.as_tensor(found.indices)
+    result = SearchResult(name, db, distance, len(data), found.indices, found.distances,
+                          [class_name(data, i) for i in found.indices],
                           torch.cat([x[None], data.batch(idx)]).numpy())
     if precision:
         result.precision = retrieval_precision(run, k, precision, split, db, distance,
