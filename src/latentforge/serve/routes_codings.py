@@ -13,9 +13,11 @@ from latentforge.serve.inputs import image_bytes
 from latentforge.serve.limits import MAX_MAP_POINTS, MAX_NEIGHBOURS
 from latentforge.serve.schemas import (IMAGE_BODY, AnomalyOut, CodingsOut, DecodeIn,
                                        ImageOut, MapOut, ReconstructionOut, SimilarOut)
+from latentforge.viz import maps as viz_maps
 
 router = APIRouter(prefix="/api/runs/{run}", tags=["codings"])
-MAP_METHODS = ("pca", "tsne", "umap")  # viz.maps.MAP_METHODS, PCA (fast) first
+# the map's methods (viz.maps.MAP_METHODS), PCA (the fast one, the default) first
+MAP_METHODS = ("pca", *(m for m in viz_maps.MAP_METHODS if m != "pca"))
 
 
 def _input(request: Request, run: str, endpoint: str, data: bytes):
