@@ -12,8 +12,7 @@ from latentforge.evaluation.capabilities import WHAT, can, models_that
 NEEDS = {"encode": ("encode",), "reconstruct": ("reconstruct",), "decode": ("decode",),
          "generate": ("generate",), "interpolate": ("decode",), "anomaly": (),
          "similar": ("encode",), "map": ("encode",), "items": ()}
-ENDPOINTS = ("encode", "reconstruct", "decode", "generate", "interpolate", "anomaly",
-             "similar", "map")
+ENDPOINTS = tuple(e for e in NEEDS if e != "items")  # what a run summary lists
 
 
 def needs(model, endpoint: str) -> tuple[str, ...]:
